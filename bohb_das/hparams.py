@@ -1,0 +1,128 @@
+"""The eight DAS training hyperparameters of the paper's Table 7, and named presets.
+
+A preset is a YAML mapping of these eight fields. Presets ship as data in the top-level
+``spaces/presets/`` folder under the paper's names (H1, H2, the BOHB incumbents); wherever a preset
+name is accepted, a path to a YAML file is accepted too. Every value is validated on construction so
+that a typo in a file ends in a one-line error naming the file and the field, not in a diverged run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from bohb_das.errors import ConfigError
+
+SCHEDULERS = ("none", "linear")
+OPTIMIZERS = ("adam", "gd")
+
+#: Where named presets live; ``BOHB_DAS_SPACES`` points elsewhere (e.g. a shared filesystem).
+SPACES_DIR = Path(os.environ.get("BOHB_DAS_SPACES", Path(__file__).resolve().parent.parent / "spaces"))
+PRESETS_DIR = SPACES_DIR / "presets"
+
+
+@dataclass(frozen=True)
+class HParams:
+    """Weights always use Adam; ``alpha_optimizer`` picks Adam or plain gradient descent for alpha."""
+
+    weight_lr: float = 1e-3
+    weight_decay: float = 1e-8
+    weight_warmup: bool = False
+    alpha_lr: float = 1e-3
+    alpha_decay: float = 1e-3
+    alpha_warmup: bool = True
+    alpha_scheduler: str = "linear"
+    alpha_optimizer: str = "gd"
+
+    def __post_init__(self) -> None:
+        for name in ("weight_lr", "alpha_lr"):
+            _check_float(name, getattr(self, name), positive=True)
+        for name in ("weight_decay", "alpha_decay"):
+            _check_float(name, getattr(self, name), positive=False)
+        for name in ("weight_warmup", "alpha_warmup"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name, allowed in (("alpha_scheduler", SCHEDULERS), ("alpha_optimizer", OPTIMIZERS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], defaults: "HParams | None" = None) -> "HParams":
+        """Builds from a mapping of (a subset of) the fields; unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown hyperparameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        base = asdict(defaults or cls())
+        base.update({k: _normalize(k, v) for k, v in values.items()})
+        return cls(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _normalize(name: str, value: Any) -> Any:
+    """Plain Python values (YAML and ConfigSpace hand over numpy scalars and mixed case)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if name in ("alpha_scheduler", "alpha_optimizer") and isinstance(value, str):
+        value = value.lower()
+        if name == "alpha_scheduler" and value == "null":
+            value = "none"
+    if name == "alpha_scheduler" and value is None:
+        value = "none"
+    if isinstance(value, str) and name.endswith(("_lr", "_decay")):
+        try:  # YAML 1.1 (PyYAML) reads 1e-8, without a dot, as a string
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, int) and not isinstance(value, bool) and name.endswith(("_lr", "_decay")):
+        value = float(value)
+    return value
+
+
+def _check_float(name: str, value: Any, positive: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}")
+    if not positive and value < 0:
+        raise ConfigError(f"{name} must be >= 0, got {value!r}")
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def resolve_preset_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """A path to an existing file, or the name of a shipped preset."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"preset file {path} does not exist")
+        return path
+    candidate = PRESETS_DIR / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise ConfigError(f"unknown preset {str(name_or_path)!r} (known: {', '.join(preset_names())})")
+    return candidate
+
+
+def load_preset(name_or_path: str | os.PathLike[str]) -> HParams:
+    """Loads a preset by name or path; errors name the file and the offending field."""
+    path = resolve_preset_path(name_or_path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of hyperparameters, got {type(values).__name__}")
+    values.pop("description", None)
+    try:
+        return HParams.from_mapping(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,161 @@
+"""Search spaces (supernets over mixed operations) and their discrete architectures (genotypes).
+
+A space is a list of edges, each a ``MixedOp`` over the same candidates; the network takes the
+per-edge mixing weights (T, edges, candidates) as an argument. The supernet passes a relaxation of
+alpha (softmax by default); a discrete architecture passes one-hot weights, so retraining a genotype
+uses exactly the same code, batched over trials whose genotypes differ.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from bohb_das.errors import ConfigError
+from bohb_das.operations import Context, MixedOp
+from bohb_das.rng import TrialStreams
+
+SEQUENTIAL_LAYERS = 10
+CELLS = 2
+CELL_STATES = 5
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """One op name per edge of ``space`` in edge order; ``None`` marks a dropped (zero) edge."""
+
+    space: str
+    ops: tuple[str | None, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"space": self.space, "ops": list(self.ops)}
+
+    @classmethod
+    def from_json(cls, value: Any) -> "Genotype":
+        if not isinstance(value, dict) or set(value) != {"space", "ops"} or not isinstance(value["ops"], list):
+            raise ConfigError(f"a genotype is {{'space': ..., 'ops': [...]}}, got {value!r}")
+        space = SPACES.get(value["space"])
+        if space is None:
+            raise ConfigError(f"unknown search space {value['space']!r} in genotype")
+        if len(value["ops"]) != len(space.edges):
+            raise ConfigError(f"a {value['space']} genotype has {len(space.edges)} ops, got {len(value['ops'])}")
+        return cls(value["space"], tuple(value["ops"]))
+
+    def __str__(self) -> str:
+        labels = SPACES[self.space].edges
+        if self.space == "sequential":
+            return " > ".join(str(op) for op in self.ops)
+        kept = [f"{label}:{op}" for label, op in zip(labels, self.ops) if op is not None]
+        return " ".join(kept) if kept else "(empty)"
+
+
+class SearchSpace(nn.Module):
+    """Base: ``forward(u0, weights, ctx)`` maps the back-projection to the reconstruction.
+
+    Every space ends in a residual path from the back-projection, ``+ s * u0`` with a learnable
+    scale s per trial starting at 1: a nets-only network then only has to learn the correction
+    (without it, 10 stacked plain CNNs stay below the back-projection on blur for 20+ epochs), and
+    a learnable-GD-only network can still turn the path down.
+    """
+
+    name: str
+    edges: tuple[str, ...]
+    uses_zero = False
+
+    def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams) -> None:
+        super().__init__()
+        self.candidates = tuple(candidates) + (("zero",) if self.uses_zero else ())
+        self.mixed = nn.ModuleList(MixedOp(self.candidates, trials, width, init) for _ in self.edges)
+        self.skip = nn.Parameter(torch.ones(trials, dtype=torch.float64))
+
+    def forward(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
+        return self.body(u0, weights, ctx) + self.skip[:, None, None] * u0
+
+    def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
+        raise NotImplementedError
+
+    def discretize(self, weights: torch.Tensor) -> list[Genotype]:
+        """The argmax op of every edge, per trial; a ``zero`` edge is dropped."""
+        best = weights.argmax(-1).tolist()
+        return [
+            Genotype(self.name, tuple(None if self.candidates[k] == "zero" else self.candidates[k] for k in row))
+            for row in best
+        ]
+
+    def one_hot(self, genotypes: Sequence[Genotype]) -> torch.Tensor:
+        """(T, edges, candidates) weights that make this supernet compute the given architectures."""
+        index = {name: k for k, name in enumerate(self.candidates)}
+        rows = []
+        for genotype in genotypes:
+            if genotype.space != self.name:
+                raise ConfigError(f"a {genotype.space} genotype cannot run in the {self.name} space")
+            try:
+                rows.append([index["zero" if op is None else op] for op in genotype.ops])
+            except KeyError as exc:
+                raise ConfigError(f"operation {exc.args[0]!r} is not among {self.candidates}") from None
+        choice = torch.tensor(rows, device=self.skip.device)
+        return nn.functional.one_hot(choice, len(self.candidates)).to(self.skip.dtype)
+
+
+class SequentialSpace(SearchSpace):
+    """Paper 4.1: ``x_{j+1} = sum_t w_jt o_t(x_j)`` over 10 layers from ``x_0 = u0``."""
+
+    name = "sequential"
+    edges = tuple(f"layer{j}" for j in range(SEQUENTIAL_LAYERS))
+
+    def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
+        x = u0
+        for j, layer in enumerate(self.mixed):
+            x = layer(x, weights[:, j], ctx)
+        return x
+
+
+def _cell_edges() -> tuple[str, ...]:
+    return tuple(
+        f"c{c}:{i}->{j}" for c in range(CELLS) for j in range(1, CELL_STATES + 1) for i in range(j)
+    )
+
+
+class CellSpace(SearchSpace):
+    """Paper 4.2: two cells; ``s_j = sum_{i<j} mixed_ij(s_i)`` over 5 states (15 edges per cell, with
+    ``zero`` among the candidates), the last two states merged by a Conv1d(2, 1, 1)."""
+
+    name = "cell"
+    edges = _cell_edges()
+    uses_zero = True
+
+    def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams) -> None:
+        super().__init__(candidates, trials, width, init)
+        dtype = torch.float64  # drawn in float64 and cast by .to(): the same numbers on every dtype
+        self.merge_w = nn.Parameter(init.uniform(CELLS, 2, bound=1 / math.sqrt(2), dtype=dtype))
+        self.merge_b = nn.Parameter(init.uniform(CELLS, bound=1 / math.sqrt(2), dtype=dtype))
+
+    def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
+        s = u0
+        edge = 0
+        for c in range(CELLS):
+            states = [s]
+            for j in range(1, CELL_STATES + 1):
+                total = torch.zeros_like(s)
+                for i in range(j):
+                    total = total + self.mixed[edge](states[i], weights[:, edge], ctx)
+                    edge += 1
+                states.append(total)
+            w, b = self.merge_w[:, c, :, None, None], self.merge_b[:, c, None, None]
+            s = w[:, 0] * states[-2] + w[:, 1] * states[-1] + b
+        return s
+
+
+SPACES: dict[str, type[SearchSpace]] = {"sequential": SequentialSpace, "cell": CellSpace}
+
+
+def get_space(name: str) -> type[SearchSpace]:
+    try:
+        return SPACES[name]
+    except KeyError:
+        raise ConfigError(f"unknown search space {name!r} (known: {', '.join(SPACES)})") from None
+

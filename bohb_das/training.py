@@ -1,0 +1,154 @@
+"""Weight training and evaluation of batched networks, shared by the search and the retraining.
+
+The loss of a batch of T trials is the SUM of the per-trial mean squared errors: with elementwise
+optimizers (Adam, SGD) over stacked parameters each trial then gets exactly the update it would get
+alone. Nothing here couples trials, so a trial whose loss turns non-finite is marked failed and the
+others go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from bohb_das.formations import Formation, sample_batch, sample_psnr, validation_set
+from bohb_das.hparams import HParams
+from bohb_das.operations import Context
+from bohb_das.rng import TrialStreams
+from bohb_das.search_spaces import SearchSpace
+
+BATCH_SIZE = 128
+STEPS_PER_EPOCH = 19  # 2432 samples per epoch
+WEIGHT_WARMUP_FRACTION = 0.1
+EVAL_CHUNK = 608  # validation samples per forward pass: 4 chunks, cache-friendly on CPU
+
+Progress = Callable[[str, int, int], None]
+
+
+class Problem:
+    """A formation on a device with one random stream per trial (data and the noise operation)."""
+
+    def __init__(
+        self,
+        formation: Formation,
+        seeds: Sequence[int],
+        stream: str,
+        device: torch.device | str,
+        dtype: torch.dtype,
+        roll_shift: int = 1,
+    ) -> None:
+        self.formation = formation.to(device, dtype)
+        self.normal = self.formation.normal_matrix()
+        self.seeds = list(seeds)
+        self.streams = TrialStreams(seeds, stream, device)
+        self.roll_shift = roll_shift
+        self.dtype = dtype
+
+    @property
+    def trials(self) -> int:
+        return len(self.streams)
+
+    def context(self, y: torch.Tensor) -> Context:
+        return Context(self.formation.adjoint(y), self.normal, self.streams, self.roll_shift)
+
+    def batch(self, size: int = BATCH_SIZE) -> tuple[torch.Tensor, Context]:
+        """A fresh (T, size, N) batch, each trial's drawn from its own stream."""
+        x, y = sample_batch(
+            self.formation,
+            size,
+            partial(self.streams.rand, dtype=self.dtype),
+            partial(self.streams.randn, dtype=self.dtype),
+        )
+        return x, self.context(y)
+
+    def derived(self, stream: str, seeds: Sequence[int] | None = None) -> "Problem":
+        """The same formation and settings with other streams (evaluation, a subset of the trials)."""
+        seeds = self.seeds if seeds is None else seeds
+        return Problem(self.formation, seeds, stream, self.normal.device, self.dtype, self.roll_shift)
+
+
+def trial_losses(model: SearchSpace, weights: torch.Tensor, x: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """(T,) mean squared error of each trial."""
+    return ((model(ctx.u0, weights, ctx) - x) ** 2).mean((1, 2))
+
+
+@dataclass
+class Failures:
+    """Per-trial failure reasons; the first non-finite loss of a trial fails it for good."""
+
+    reasons: list[str | None] = field(default_factory=list)
+
+    @classmethod
+    def none(cls, trials: int) -> "Failures":
+        return cls([None] * trials)
+
+    def check(self, losses: torch.Tensor, where: str) -> None:
+        for t, finite in enumerate(torch.isfinite(losses.detach()).tolist()):
+            if not finite and self.reasons[t] is None:
+                self.reasons[t] = f"non-finite loss at {where}"
+
+    @property
+    def all_failed(self) -> bool:
+        return all(reason is not None for reason in self.reasons)
+
+
+def train(
+    model: SearchSpace,
+    weights: Callable[[], torch.Tensor],
+    problem: Problem,
+    hp: HParams,
+    epochs: int,
+    failures: Failures,
+    phase: str,
+    before_step: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """``epochs * STEPS_PER_EPOCH`` Adam steps on the weights of ``model``, at mixing ``weights()``.
+
+    ``before_step(step, total)`` runs first in every step: the search's architecture update.
+    Warm-up ramps the learning rate linearly over the first 10% of the steps.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp.weight_lr, weight_decay=hp.weight_decay)
+    total = epochs * STEPS_PER_EPOCH
+    warmup = max(1, round(WEIGHT_WARMUP_FRACTION * total)) if hp.weight_warmup else 0
+    model.train()
+    for step in range(total):
+        if before_step is not None:
+            before_step(step, total)
+        for group in optimizer.param_groups:
+            group["lr"] = hp.weight_lr * min(1.0, (step + 1) / warmup) if warmup else hp.weight_lr
+        x, ctx = problem.batch()
+        losses = trial_losses(model, weights(), x, ctx)
+        failures.check(losses, f"{phase} weight step {step}")
+        if failures.all_failed:
+            return
+        optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        optimizer.step()
+        if progress is not None and (step + 1) % STEPS_PER_EPOCH == 0:
+            progress(phase, (step + 1) // STEPS_PER_EPOCH, epochs)
+
+
+@torch.no_grad()
+def evaluate(model: SearchSpace, weights: torch.Tensor, problem: Problem) -> torch.Tensor:
+    """(T,) mean PSNR on the fixed validation set, BatchNorm in evaluation mode."""
+    x_val, y_val = validation_set(problem.formation)
+    model.eval()
+    per_sample = []
+    for start in range(0, len(x_val), EVAL_CHUNK):
+        x = x_val[start : start + EVAL_CHUNK].expand(problem.trials, -1, -1)
+        ctx = problem.context(y_val[start : start + EVAL_CHUNK].expand(problem.trials, -1, -1))
+        per_sample.append(sample_psnr(model(ctx.u0, weights, ctx), x))
+    model.train()
+    return torch.cat(per_sample, -1).mean(-1)
+
+
+def build(space: type[SearchSpace], candidates: Sequence[str], problem: Problem, width: int, stream: str) -> SearchSpace:
+    """A freshly initialized network of ``space`` for the trials of ``problem``, one independent
+    initialization per trial (drawn on the CPU, so the same on every device)."""
+    model: nn.Module = space(candidates, problem.trials, width, TrialStreams(problem.seeds, stream))
+    return model.to(device=problem.normal.device, dtype=problem.dtype)
