@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bohb_das.errors import ConfigError
+from bohb_das.kernels import FusedNet, fused_available
 from bohb_das.rng import TrialStreams
 
 BN_EPS = 1e-5
@@ -154,24 +155,32 @@ class MixedOp(nn.Module):
 
     def _nets(self, u: torch.Tensor, coefs: torch.Tensor) -> torch.Tensor:
         """``sum_j coefs[:, j] * n_j(u)`` over this op's networks, in one fused pass."""
-        t, b, n = u.shape
-        taps = conv_taps(u)
         if self.training:
-            tap_mean = taps.mean(1)
-            centered = taps - tap_mean[:, None, :]
-            cov = centered.transpose(1, 2) @ centered / taps.shape[1]
-            mean = (tap_mean[:, None, :] @ self.w1)[:, 0]
-            var = ((cov @ self.w1) * self.w1).sum(1)
-            with torch.no_grad():
-                unbiased = var * taps.shape[1] / (taps.shape[1] - 1)
-                self.running_mean.lerp_(mean.detach(), BN_MOMENTUM)
-                self.running_var.lerp_(unbiased.detach(), BN_MOMENTUM)
+            mean, var = self._batch_statistics(conv_taps(u))
         else:
             mean, var = self.running_mean, self.running_var
         scale = self.gamma * torch.rsqrt(var + BN_EPS)
         shift = self.beta - mean * scale
-        hidden = torch.relu(torch.baddbmm(shift[:, None, :], taps, self.w1 * scale[:, None, :]))
+        w1 = self.w1 * scale[:, None, :]
         w2 = self.w2 * coefs.repeat_interleave(self.width, dim=1)[:, :, None]
+        bias = (coefs * self.b2).sum(1)[:, None, None]
+        if fused_available(u.device):
+            return FusedNet.apply(u, w1, shift, w2.transpose(1, 2)) + bias
+        t, b, n = u.shape
+        hidden = torch.relu(torch.baddbmm(shift[:, None, :], conv_taps(u), w1))
         z = torch.bmm(hidden, w2).view(t, b, n, 3)
-        out = z[..., 1] + F.pad(z[..., :-1, 0], (1, 0)) + F.pad(z[..., 1:, 2], (0, 1))
-        return out + (coefs * self.b2).sum(1)[:, None, None]
+        return z[..., 1] + F.pad(z[..., :-1, 0], (1, 0)) + F.pad(z[..., 1:, 2], (0, 1)) + bias
+
+    def _batch_statistics(self, taps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train-mode BatchNorm mean and (biased) variance of the first convolution's outputs, exactly,
+        from the mean and 3x3 covariance of its input taps; updates the running statistics."""
+        tap_mean = taps.mean(1)
+        centered = taps - tap_mean[:, None, :]
+        cov = centered.transpose(1, 2) @ centered / taps.shape[1]
+        mean = (tap_mean[:, None, :] @ self.w1)[:, 0]
+        var = ((cov @ self.w1) * self.w1).sum(1)
+        with torch.no_grad():
+            unbiased = var * taps.shape[1] / (taps.shape[1] - 1)
+            self.running_mean.lerp_(mean, BN_MOMENTUM)
+            self.running_var.lerp_(unbiased, BN_MOMENTUM)
+        return mean, var

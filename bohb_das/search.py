@@ -36,7 +36,7 @@ class ArchitectureStep:
     def __init__(self, model: SearchSpace, alpha: nn.Parameter, problem: Problem, hp: HParams, failures: Failures):
         self.model, self.alpha, self.problem, self.hp, self.failures = model, alpha, problem, hp, failures
         if hp.alpha_optimizer == "adam":
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adam([alpha], lr=hp.alpha_lr, weight_decay=hp.alpha_decay)
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam([alpha], lr=hp.alpha_lr, weight_decay=hp.alpha_decay, foreach=True)
         else:
             self.optimizer = torch.optim.SGD([alpha], lr=hp.alpha_lr, weight_decay=hp.alpha_decay)
 

@@ -112,7 +112,7 @@ def train(
     ``before_step(step, total)`` runs first in every step: the search's architecture update.
     Warm-up ramps the learning rate linearly over the first 10% of the steps.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=hp.weight_lr, weight_decay=hp.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp.weight_lr, weight_decay=hp.weight_decay, foreach=True)
     total = epochs * STEPS_PER_EPOCH
     warmup = max(1, round(WEIGHT_WARMUP_FRACTION * total)) if hp.weight_warmup else 0
     model.train()

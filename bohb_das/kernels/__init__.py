@@ -1,0 +1,74 @@
+"""A fused CPU kernel for the operations' small networks, compiled on first use.
+
+On a CPU the networks are memory-bound: the hidden layer (trials x batch x length x channels) is
+written and re-read about a dozen times per training step. The kernel in ``fused_net.cpp`` computes
+the network row by row in L1 cache and recomputes the hidden layer in the backward pass instead of
+storing it (measured: ``bohb-das bench``). It is compiled with the machine's own instruction set
+the first time it is needed (about a minute, cached by torch under ``TORCH_EXTENSIONS_DIR``). Where
+it cannot be built, or with ``BOHB_DAS_KERNEL=torch``, and always on CUDA, the plain PyTorch
+formulation in ``bohb_das.operations`` runs instead; the two agree to rounding (tested).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+SOURCE = Path(__file__).with_name("fused_net.cpp")
+
+
+def _cpu_signature() -> str:
+    """Part of the build name: a build for one processor's instruction set is never loaded on another."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        flags = platform.processor()
+    digest = hashlib.sha1((flags + SOURCE.read_text() + torch.__version__).encode()).hexdigest()
+    return digest[:12]
+
+
+@lru_cache(maxsize=1)
+def load() -> ModuleType | None:
+    """The compiled extension, or None (with one warning) where it is disabled or cannot be built."""
+    if os.environ.get("BOHB_DAS_KERNEL", "fused") == "torch":
+        return None
+    try:
+        from torch.utils.cpp_extension import load as build
+
+        return build(
+            name=f"bohb_das_fused_{_cpu_signature()}",
+            sources=[str(SOURCE)],
+            extra_cflags=["-O3", "-march=native", "-fopenmp-simd"],
+            verbose=False,
+        )
+    except Exception as exc:  # a missing compiler or ninja: fall back, never fail a run over speed
+        warnings.warn(f"bohb-das: fused CPU kernel unavailable, using plain PyTorch ({exc})", stacklevel=2)
+        return None
+
+
+class FusedNet(torch.autograd.Function):
+    """``out = conv2(relu(conv1(u) folded with BatchNorm))`` with the weights given per trial.
+
+    u: (T, B, N); w1: (T, 3, C); shift: (T, C); w2t: (T, 3, C), the second convolution transposed.
+    """
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, w1: torch.Tensor, shift: torch.Tensor, w2t: torch.Tensor) -> torch.Tensor:
+        u, w1, shift, w2t = (x.contiguous() for x in (u, w1, shift, w2t))
+        ctx.save_for_backward(u, w1, shift, w2t)
+        return load().forward(u, w1, shift, w2t)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(load().backward(grad.contiguous(), *ctx.saved_tensors))
+
+
+def fused_available(device: torch.device) -> bool:
+    return device.type == "cpu" and load() is not None
