@@ -1,0 +1,43 @@
+"""The ``bohb-das`` console script: the only place that parses arguments and prints.
+
+Each subcommand lives in a module of this package with a ``register(subparsers)`` function; heavy
+imports (torch models, hpbandster) happen inside the handlers, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from bohb_das.errors import ConfigError
+
+SUBCOMMAND_MODULES = ("trial", "bohb")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bohb-das",
+        description="BOHB-tuned differentiable architecture search on 1-D inverse problems.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(f"bohb_das.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        print(f"bohb-das: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bohb-das: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

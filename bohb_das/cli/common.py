@@ -1,0 +1,66 @@
+"""Arguments and output helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from bohb_das.hparams import HParams
+
+
+def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
+    """The experiment axes: formation, operation set, search space, budget, width."""
+    parser.add_argument("--formation", default="blur", help="data formation: blur or downsampling (default: blur)")
+    parser.add_argument("--ops", default="all", help="operation set: good or all (default: all)")
+    parser.add_argument("--space", default="sequential", help="search space: sequential or cell (default: sequential)")
+    parser.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="first seed; trial i uses seed+i (default: 0)")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N, or auto = CUDA when available (default: auto)"
+    )
+
+
+def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--hparams`` (a preset name or YAML path), then any single field overridden by a flag."""
+    group = parser.add_argument_group("DAS hyperparameters (paper Table 7; flags override --hparams)")
+    group.add_argument("--hparams", default="H1", help="preset name or YAML file (default: H1, paper Table 6)")
+    group.add_argument("--weight-lr", type=float)
+    group.add_argument("--weight-decay", type=float)
+    group.add_argument("--weight-warmup", action=argparse.BooleanOptionalAction)
+    group.add_argument("--alpha-lr", type=float)
+    group.add_argument("--alpha-decay", type=float)
+    group.add_argument("--alpha-warmup", action=argparse.BooleanOptionalAction)
+    group.add_argument("--alpha-scheduler", help="none or linear")
+    group.add_argument("--alpha-optimizer", help="adam or gd")
+
+
+def hparams_from_args(args: argparse.Namespace) -> HParams:
+    from bohb_das.hparams import load_preset
+
+    base = load_preset(args.hparams)
+    overrides = {
+        name: getattr(args, name)
+        for name in HParams.__dataclass_fields__
+        if getattr(args, name, None) is not None
+    }
+    return HParams.from_mapping(overrides, defaults=base) if overrides else base
+
+
+def json_ready(value: Any) -> Any:
+    """Strict JSON: non-finite floats become null (a failed trial's PSNR is NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(json_ready(value), allow_nan=False)

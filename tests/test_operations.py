@@ -1,0 +1,122 @@
+import pytest
+import torch
+from torch import nn
+
+from bohb_das import operations
+from bohb_das.errors import ConfigError
+from bohb_das.formations import get_formation
+from bohb_das.operations import OP_SETS, OPERATIONS, Context, MixedOp, get_op_set
+from bohb_das.rng import TrialStreams
+
+T, B, N, C = 3, 16, 50, 8
+
+
+def make_context(seeds=(0, 1, 2)):
+    formation = get_formation("blur").to("cpu", torch.float64)
+    y = torch.randn(len(seeds), B, N, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    return Context(formation.adjoint(y), formation.normal_matrix(), TrialStreams(seeds, "noise"))
+
+
+def make_op(names, trials=T):
+    return MixedOp(names, trials, C, TrialStreams(range(trials), "init")).double()
+
+
+def one_hot(k, total, trials=T):
+    return nn.functional.one_hot(torch.full((trials,), k), total).double()
+
+
+def reference_net(op: MixedOp, j: int, trial: int, u: torch.Tensor) -> torch.Tensor:
+    """Network j of ``op`` for one trial as plain Conv1d / BatchNorm1d modules (train mode)."""
+    sl = slice(j * C, (j + 1) * C)
+    conv1 = nn.Conv1d(1, C, 3, padding=1, bias=False).double()
+    bn = nn.BatchNorm1d(C).double()
+    conv2 = nn.Conv1d(C, 1, 3, padding=1).double()
+    with torch.no_grad():
+        conv1.weight.copy_(op.w1[trial, :, sl].T[:, None, :])
+        bn.weight.copy_(op.gamma[trial, sl])
+        bn.bias.copy_(op.beta[trial, sl])
+        conv2.weight.copy_(op.w2[trial, sl][None])
+        conv2.bias.copy_(op.b2[trial, j])
+    return conv2(torch.relu(bn(conv1(u[:, None]))))[:, 0]
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_net_equals_conv_batchnorm_modules(fused, monkeypatch):
+    if not fused:
+        monkeypatch.setattr(operations, "fused_available", lambda device: False)
+    op = make_op(["net"])
+    u = torch.randn(T, B, N, dtype=torch.float64)
+    out = op(u, one_hot(0, 1), make_context())
+    for trial in range(T):
+        assert torch.allclose(out[trial], reference_net(op, 0, trial, u[trial]), atol=1e-10)
+
+
+def test_fused_kernel_matches_plain_pytorch_with_gradients(monkeypatch):
+    u = torch.randn(T, B, N, dtype=torch.float64, requires_grad=True)
+    weights = torch.softmax(torch.randn(T, 4, dtype=torch.float64), -1)
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(operations, "fused_available", lambda device, f=fused: f)
+        op = make_op(OP_SETS["all"])
+        out = op(u, weights, make_context())
+        params = [u, op.w1, op.gamma, op.beta, op.w2, op.b2, op.rho]
+        results.append((out, torch.autograd.grad((out**2).sum(), params), op.running_var.clone()))
+    (out1, grads1, rv1), (out2, grads2, rv2) = results
+    assert torch.allclose(out1, out2, atol=1e-10)
+    assert torch.allclose(rv1, rv2, atol=1e-12)
+    for g1, g2 in zip(grads1, grads2):
+        assert torch.allclose(g1, g2, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_every_operation_keeps_the_shape(name):
+    op = make_op([name])
+    u = torch.randn(T, B, N, dtype=torch.float64)
+    assert op(u, one_hot(0, 1), make_context()).shape == (T, B, N)
+
+
+def test_learnable_gd_is_a_gradient_step_minus_tau_times_its_net():
+    op = make_op(["learnable_gd"])
+    ctx = make_context()
+    u = torch.randn(T, B, N, dtype=torch.float64)
+    tau = op.taus()[:, 0]
+    out = op(u, one_hot(0, 1), ctx)
+    for t in range(T):
+        step = u[t] - tau[t] * (u[t] @ ctx.normal - ctx.u0[t])
+        assert torch.allclose(out[t], step - tau[t] * reference_net(op, 0, t, u[t]), atol=1e-10)
+    assert bool((tau > 0).all())
+
+
+def test_roll_is_circular_along_the_signal_only():
+    op = make_op(["roll"])
+    u = torch.arange(T * B * N, dtype=torch.float64).reshape(T, B, N)
+    out = op(u, one_hot(0, 1), make_context())
+    assert torch.equal(out[..., 1:], u[..., :-1]) and torch.equal(out[..., 0], u[..., -1])
+
+
+def test_noise_is_fresh_at_every_call_and_zero_is_zero():
+    op = make_op(["noise", "zero"])
+    ctx = make_context()
+    u = torch.randn(T, B, N, dtype=torch.float64)
+    first, second = op(u, one_hot(0, 2), ctx), op(u, one_hot(0, 2), ctx)
+    assert not torch.equal(first, second)
+    assert 0.05 < float((first - second).std()) / 2**0.5 < 0.15
+    assert torch.equal(op(u, one_hot(1, 2), ctx), torch.zeros_like(u))
+
+
+def test_mixed_op_is_the_weighted_sum_of_its_operations(monkeypatch):
+    monkeypatch.setattr(operations, "fused_available", lambda device: False)
+    op = make_op(["learnable_gd", "net", "roll"])
+    u = torch.randn(T, B, N, dtype=torch.float64)
+    w = torch.softmax(torch.randn(T, 3, dtype=torch.float64), -1)
+    mixed = op(u, w, make_context())
+    single = sum(w[:, k, None, None] * op(u, one_hot(k, 3), make_context()) for k in range(3))
+    # the running statistics move on every train-mode call, the outputs must not depend on them
+    assert torch.allclose(mixed, single, atol=1e-10)
+
+
+def test_op_sets_and_unknown_names():
+    assert get_op_set("good") == ("learnable_gd", "net")
+    assert get_op_set("all") == ("learnable_gd", "net", "roll", "noise")
+    with pytest.raises(ConfigError, match="unknown operation set 'bad'"):
+        get_op_set("bad")

@@ -1,0 +1,76 @@
+import json
+
+import pytest
+import torch
+
+from bohb_das.errors import ConfigError
+from bohb_das.formations import get_formation
+from bohb_das.operations import OP_SETS
+from bohb_das.search_spaces import SPACES, CellSpace, Genotype, SequentialSpace, get_space
+from bohb_das.training import Problem, build
+
+
+def problem(seeds=(0, 1)):
+    return Problem(get_formation("downsampling"), seeds, "data", "cpu", torch.float64)
+
+
+@pytest.mark.parametrize("space", sorted(SPACES))
+@pytest.mark.parametrize("ops", sorted(OP_SETS))
+def test_every_space_maps_signals_to_signals(space, ops):
+    p = problem()
+    model = build(get_space(space), OP_SETS[ops], p, 4, "init")
+    weights = torch.softmax(torch.randn(2, len(model.edges), len(model.candidates), dtype=torch.float64), -1)
+    x, ctx = p.batch(8)
+    assert model(ctx.u0, weights, ctx).shape == x.shape == (2, 8, 50)
+
+
+def test_space_sizes():
+    assert len(SequentialSpace.edges) == 10
+    assert len(CellSpace.edges) == 30  # two cells of 15 edges
+    p = problem()
+    assert build(CellSpace, OP_SETS["good"], p, 4, "init").candidates == ("learnable_gd", "net", "zero")
+
+
+def test_discretize_keeps_argmax_and_drops_zero_edges():
+    model = build(CellSpace, OP_SETS["all"], problem(), 4, "init")
+    weights = torch.zeros(2, 30, 5, dtype=torch.float64)
+    weights[0, :, 4] = 1  # trial 0: every edge zero
+    weights[1, :, 1] = 1  # trial 1: every edge net
+    weights[1, 3, 2] = 2  # ... but edge 3 roll
+    g0, g1 = model.discretize(weights)
+    assert g0.ops == (None,) * 30
+    assert g1.ops[3] == "roll" and g1.ops.count("net") == 29
+    assert torch.equal(model.one_hot([g0, g1]).argmax(-1), weights.argmax(-1))
+
+
+@pytest.mark.parametrize("space", sorted(SPACES))
+def test_genotype_round_trips_through_json(space):
+    model = build(get_space(space), OP_SETS["all"], problem(), 4, "init")
+    genotype = model.discretize(torch.randn(2, len(model.edges), len(model.candidates)))[1]
+    again = Genotype.from_json(json.loads(json.dumps(genotype.to_json())))
+    assert again == genotype
+    assert str(again)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"space": "tree", "ops": []}, "unknown search space 'tree'"),
+        ({"space": "sequential", "ops": ["net"]}, "has 10 ops"),
+        (["net"] * 10, "a genotype is"),
+    ],
+)
+def test_malformed_genotypes_are_refused(value, message):
+    with pytest.raises(ConfigError, match=message):
+        Genotype.from_json(value)
+
+
+def test_unknown_operation_in_genotype_is_refused():
+    model = build(SequentialSpace, OP_SETS["good"], problem(), 4, "init")
+    with pytest.raises(ConfigError, match="'roll' is not among"):
+        model.one_hot([Genotype("sequential", ("roll",) * 10)])
+
+
+def test_unknown_space_is_refused():
+    with pytest.raises(ConfigError, match="unknown search space 'dag'"):
+        get_space("dag")

@@ -1,0 +1,102 @@
+import json
+import math
+
+import pytest
+import torch
+
+from bohb_das.errors import ConfigError
+from bohb_das.formations import backprojection_psnr, get_formation
+from bohb_das.hparams import HParams
+from bohb_das.operations import OP_SETS
+from bohb_das.search_spaces import Genotype, SequentialSpace
+from bohb_das.training import Failures, Problem, build, train
+from bohb_das.trial import TrialSpec, retrain, run_trials
+
+FAST = dict(epochs=1, width=4, hparams=HParams(alpha_warmup=False, alpha_optimizer="adam", alpha_lr=0.05))
+
+
+@pytest.mark.parametrize("space", ["sequential", "cell"])
+def test_batched_trials_equal_trials_run_one_by_one(space):
+    spec = TrialSpec(formation="downsampling", ops="all", space=space, **FAST)
+    seeds = [5, 6, 7]
+    batched = run_trials(spec, seeds, dtype=torch.float64)
+    for seed, together in zip(seeds, batched):
+        (alone,) = run_trials(spec, [seed], dtype=torch.float64)
+        assert together.status == alone.status == "ok"
+        assert together.genotype == alone.genotype
+        assert together.one_shot_psnr == pytest.approx(alone.one_shot_psnr, abs=1e-8)
+        assert together.arch_psnr == pytest.approx(alone.arch_psnr, abs=1e-8)
+        assert torch.allclose(torch.tensor(together.alphas), torch.tensor(alone.alphas), atol=1e-10)
+    assert len({json.dumps(r.genotype) for r in batched} | {r.one_shot_psnr for r in batched}) > 2
+
+
+def test_a_diverging_trial_fails_alone_and_the_others_go_on():
+    seeds = [0, 1]
+    hp = HParams()
+    runs = {}
+    for name, trial_seeds in (("pair", seeds), ("alone", seeds[:1])):
+        problem = Problem(get_formation("blur"), trial_seeds, "data", "cpu", torch.float64)
+        model = build(SequentialSpace, OP_SETS["good"], problem, 4, "init")
+        if name == "pair":
+            with torch.no_grad():
+                model.mixed[0].w1[1] = math.nan  # poison trial 1 only
+        weights = torch.full((len(trial_seeds), 10, 2), 0.5, dtype=torch.float64)
+        failures = Failures.none(len(trial_seeds))
+        train(model, lambda: weights, problem, hp, 1, failures, "test")
+        runs[name] = (model, failures)
+    pair, failures = runs["pair"]
+    alone, _ = runs["alone"]
+    assert failures.reasons[0] is None and "non-finite loss" in failures.reasons[1]
+    for p_pair, p_alone in zip(pair.parameters(), alone.parameters()):
+        assert torch.allclose(p_pair[0], p_alone[0], atol=1e-12)
+
+
+def test_diverging_trials_are_reported_failed_with_a_reason():
+    spec = TrialSpec(epochs=1, width=4, hparams=HParams(weight_lr=1e30))
+    results = run_trials(spec, [0, 1])
+    for r in results:
+        assert r.status == "failed" and "non-finite loss" in r.reason
+        assert math.isnan(r.one_shot_psnr) and math.isnan(r.arch_psnr) and r.genotype is None
+
+
+@pytest.mark.parametrize("formation, epochs", [("blur", 10), ("downsampling", 3)])
+def test_gd_only_and_nets_only_beat_the_back_projection(formation, epochs):
+    genotypes = [Genotype("sequential", ("learnable_gd",) * 10), Genotype("sequential", ("net",) * 10)]
+    problem = Problem(get_formation(formation), [0, 1], "data", "cpu", torch.float32)
+    psnrs, reasons = retrain(SequentialSpace, OP_SETS["good"], genotypes, problem, TrialSpec(epochs=epochs))
+    floor = backprojection_psnr(get_formation(formation))
+    assert reasons == [None, None]
+    assert min(psnrs) > floor + 1, (psnrs, floor)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(epochs=0), "epochs must be a positive integer"),
+        (dict(width=2.5), "width must be a positive integer"),
+        (dict(method="bayes"), "unknown method 'bayes'"),
+        (dict(space="dag"), "unknown search space"),
+        (dict(ops="some"), "unknown operation set"),
+        (dict(formation="x"), "unknown formation"),
+    ],
+)
+def test_invalid_specs_are_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        TrialSpec(**kwargs)
+
+
+def test_seeds_must_be_given_and_distinct():
+    with pytest.raises(ConfigError):
+        run_trials(TrialSpec(), [])
+    with pytest.raises(ConfigError, match="differ"):
+        run_trials(TrialSpec(), [1, 1])
+
+
+def test_result_records_everything_a_table_needs():
+    (result,) = run_trials(TrialSpec(**FAST), [0])
+    record = result.to_dict()
+    for key in ("one_shot_psnr", "arch_psnr", "genotype", "seconds", "status", "seed", "alphas", "device"):
+        assert key in record
+    assert record["spec"]["hparams"]["alpha_lr"] == 0.05
+    assert math.isfinite(record["backprojection_psnr"]) and record["seconds"] > 0
+    json.dumps(record)
