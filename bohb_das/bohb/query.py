@@ -1,0 +1,126 @@
+"""Reading a run directory: incumbent, top-k configurations, and the incumbent as a preset.
+
+The incumbent follows hpbandster's own rule (``Result.get_incumbent_id``): the lowest loss among
+results on the largest logged budget, ties broken by config id, so this and
+``logged_results_to_HBS_result(run_dir)`` always name the same configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bohb_das.bohb.rundir import MANIFEST, ConfigId, Logs, read_logs, read_manifest
+from bohb_das.errors import ConfigError
+from bohb_das.hparams import PRESETS_DIR, HParams, load_preset
+
+
+def incumbent_id(logs: Logs) -> ConfigId | None:
+    budgets = {budget for _, budget in logs.results}
+    if not budgets:
+        return None
+    largest = max(budgets)
+    candidates = [(e.result["loss"], cid) for (cid, b), e in logs.results.items() if b == largest and e.result is not None]
+    return min(candidates)[1] if candidates else None
+
+
+def _entry(logs: Logs, config_id: ConfigId) -> dict[str, Any]:
+    logged = logs.configs.get(config_id)
+    runs = sorted((b, e) for (cid, b), e in logs.results.items() if cid == config_id)
+    finished = [(b, e) for b, e in runs if e.finished]
+    budget, best = finished[-1] if finished else (None, None)
+    info = (best.result.get("info") or {}) if best is not None else {}
+    return {
+        "config_id": list(config_id),
+        "config": logged.config if logged else None,
+        "model_based_pick": bool(logged.info.get("model_based_pick")) if logged else None,
+        "losses": {str(b): (e.result["loss"] if e.finished else None) for b, e in runs},
+        "budget": budget,
+        "loss": best.result["loss"] if best is not None else None,
+        "status": info.get("status"),
+        "one_shot_psnr": info.get("one_shot_psnr"),
+        "arch_psnr": info.get("arch_psnr"),
+        "genotype": info.get("genotype"),
+    }
+
+
+def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
+    """A JSON-ready summary of a run directory (finished or still running)."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir) if (run_dir / MANIFEST).is_file() else {}
+    logs = read_logs(run_dir)
+    if not logs.configs and not (run_dir / MANIFEST).is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no {MANIFEST}, no configs.json)")
+    evaluated = {cid for cid, _ in logs.results}
+    ranked = sorted(
+        (_entry(logs, cid) for cid in evaluated),
+        key=lambda e: (e["budget"] is None, -(e["budget"] or 0.0), e["loss"] if e["loss"] is not None else 0.0, e["config_id"]),
+    )
+    best = incumbent_id(logs)
+    return {
+        "run_dir": str(run_dir),
+        "formation": manifest.get("formation"),
+        "ops": manifest.get("ops"),
+        "space": manifest.get("space"),
+        "target": manifest.get("target"),
+        "budgets": manifest.get("budgets"),
+        "n_configs": len(logs.configs),
+        "n_results": len(logs.results),
+        "n_crashed": sum(not e.finished for e in logs.results.values()),
+        "model_based_picks": sum(bool(c.info.get("model_based_pick")) for c in logs.configs.values()),
+        "incumbent": _entry(logs, best) if best is not None else None,
+        "top": ranked[: max(top, 0)],
+    }
+
+
+def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Writes the incumbent as a preset YAML: ``spaces/presets/NAME.yaml`` or the given path."""
+    report = query(run_dir, top=0)
+    incumbent = report["incumbent"]
+    if incumbent is None:
+        raise ConfigError(f"{run_dir}: no finished result on the largest budget yet; nothing to export")
+    text = str(name_or_path)
+    path = Path(text) if text.endswith((".yaml", ".yml")) or os.sep in text else PRESETS_DIR / f"{text}.yaml"
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} already exists; choose another name")
+    values = HParams.from_mapping(incumbent["config"]).to_dict()
+    description = (f"BOHB incumbent of {Path(run_dir).resolve()} (config {tuple(incumbent['config_id'])}, "
+                   f"budget {incumbent['budget']:g}, loss {incumbent['loss']:.4f}, target {report['target']}), "
+                   f"exported {time.strftime('%Y-%m-%d %H:%M')}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"description": description, **values}, sort_keys=False))
+    load_preset(path)  # what was written must load
+    return path
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human-readable form of :func:`query`'s summary."""
+    lines = [
+        f"run {report['run_dir']}: {report['formation']}/{report['ops']}/{report['space']}, target {report['target']}, "
+        f"{report['n_configs']} configs, {report['n_results']} results ({report['n_crashed']} crashed), "
+        f"{report['model_based_picks']} model-based picks",
+    ]
+
+    def describe(entry: dict[str, Any]) -> list[str]:
+        losses = ", ".join(f"{float(b):g}: {'crashed' if v is None else f'{v:.4f}'}" for b, v in entry["losses"].items())
+        psnr = lambda v: "n/a" if v is None else f"{v:.2f} dB"  # noqa: E731
+        return [
+            f"  config {tuple(entry['config_id'])}  loss per budget {{{losses}}}",
+            f"    one-shot PSNR {psnr(entry['one_shot_psnr'])}, architecture PSNR {psnr(entry['arch_psnr'])}, "
+            f"status {entry['status']}",
+            f"    hparams {entry['config']}",
+            f"    genotype {entry['genotype']}",
+        ]
+
+    lines.append("incumbent:" if report["incumbent"] else "incumbent: none yet (no result on the largest budget)")
+    if report["incumbent"]:
+        lines += describe(report["incumbent"])
+    if report["top"]:
+        lines.append(f"top {len(report['top'])} (largest budget first, then loss):")
+        for entry in report["top"]:
+            lines += describe(entry)
+    return "\n".join(lines)

@@ -1,0 +1,209 @@
+"""The run directory (SPEC 7): manifest, hpbandster's logs, nameserver credentials, worker logs.
+
+Layout::
+
+    RUN/manifest.json      study, hyperparameter space, budgets, package versions, attempts
+    RUN/configs.json       hpbandster json_result_logger format, one JSON list per line
+    RUN/results.json       (read by hpbandster.core.result.logged_results_to_HBS_result)
+    RUN/nameserver.json    credentials of the live master: host, port, run_id (removed on exit)
+    RUN/logs/              master.log, worker-*.log
+    RUN/attempts/N/        the logs as they were when attempt N+1 resumed the run
+
+Reading is tolerant of a last line cut short by a killed master, and a resume reads the backups of
+every attempt as well, so that no finished result is lost even if a resume itself is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from hpbandster.core.result import json_result_logger
+
+from bohb_das.bohb.compat import json_safe, plain
+from bohb_das.errors import ConfigError
+
+MANIFEST = "manifest.json"
+CREDENTIALS = "nameserver.json"
+CONFIGS = "configs.json"
+RESULTS = "results.json"
+LOGS = "logs"
+ATTEMPTS = "attempts"
+
+ConfigId = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class LoggedConfig:
+    config: dict[str, Any]
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoggedResult:
+    """One results.json line; ``result`` is None for a crashed evaluation."""
+
+    config_id: ConfigId
+    budget: float
+    timestamps: dict[str, float]
+    result: dict[str, Any] | None
+    exception: str | None
+
+    @property
+    def finished(self) -> bool:
+        return isinstance(self.result, dict) and "loss" in self.result and self.exception is None
+
+
+@dataclass
+class Logs:
+    configs: dict[ConfigId, LoggedConfig]
+    results: dict[tuple[ConfigId, float], LoggedResult]  # the last line per (config, budget) wins
+
+    def merge(self, other: "Logs") -> None:
+        for key, value in other.configs.items():
+            self.configs.setdefault(key, value)
+        for key, value in other.results.items():
+            if value.finished or key not in self.results:
+                self.results[key] = value
+
+    def finished_only(self) -> "Logs":
+        return Logs(dict(self.configs), {k: v for k, v in self.results.items() if v.finished})
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where the live master's nameserver listens; ``run_id`` tells a stale file from a live one."""
+
+    host: str
+    port: int
+    run_id: str
+    pid: int
+    hostname: str
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic write (temp file + rename): readers on a shared filesystem never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(json_safe(data), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{run_dir} is not a run directory (no {MANIFEST})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return manifest
+
+
+def package_versions() -> dict[str, str]:
+    names = ("bohb-das", "hpbandster", "ConfigSpace", "numpy", "torch", "Pyro4", "serpent", "statsmodels", "scipy")
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def write_credentials(run_dir: Path, host: str, port: int, run_id: str) -> Credentials:
+    credentials = Credentials(host, port, run_id, os.getpid(), socket.gethostname())
+    write_json(Path(run_dir) / CREDENTIALS, asdict(credentials))
+    return credentials
+
+
+def read_credentials(run_dir: Path) -> Credentials | None:
+    """The credentials file, or None when absent or unreadable (a master may be rewriting it)."""
+    try:
+        return Credentials(**json.loads((Path(run_dir) / CREDENTIALS).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def remove_credentials(run_dir: Path, run_id: str) -> None:
+    """Removes the credentials only if they are this run's (a newer master may have replaced them)."""
+    current = read_credentials(run_dir)
+    if current is not None and current.run_id == run_id:
+        (Path(run_dir) / CREDENTIALS).unlink(missing_ok=True)
+
+
+def _json_lines(path: Path) -> Iterable[Any]:
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a killed writer
+
+
+def read_logs(directory: Path) -> Logs:
+    """configs.json and results.json of one directory, as written by hpbandster's logger."""
+    directory = Path(directory)
+    logs = Logs({}, {})
+    for line in _json_lines(directory / CONFIGS):
+        if isinstance(line, list) and len(line) in (2, 3):
+            info = line[2] if len(line) == 3 and isinstance(line[2], dict) else {}
+            logs.configs.setdefault(tuple(line[0]), LoggedConfig(line[1], info))
+    for line in _json_lines(directory / RESULTS):
+        if isinstance(line, list) and len(line) == 5:
+            config_id, budget, timestamps, result, exception = line
+            entry = LoggedResult(tuple(config_id), float(budget), timestamps, result, exception)
+            logs.results[(entry.config_id, entry.budget)] = entry
+    return logs
+
+
+def attempt_dirs(run_dir: Path) -> list[Path]:
+    root = Path(run_dir) / ATTEMPTS
+    return sorted((p for p in root.glob("*") if p.name.isdigit()), key=lambda p: int(p.name)) if root.is_dir() else []
+
+
+def read_history(run_dir: Path) -> Logs:
+    """Everything any attempt logged: backups of earlier attempts, then the current files."""
+    history = Logs({}, {})
+    for directory in [*attempt_dirs(run_dir), Path(run_dir)]:
+        history.merge(read_logs(directory))
+    return history
+
+
+def archive_logs(run_dir: Path) -> Path:
+    """Copies the current logs to ``attempts/N`` before a resume rewrites them."""
+    existing = attempt_dirs(run_dir)
+    target = Path(run_dir) / ATTEMPTS / str(int(existing[-1].name) + 1 if existing else 1)
+    target.mkdir(parents=True)
+    for name in (CONFIGS, RESULTS):
+        if (Path(run_dir) / name).is_file():
+            shutil.copy2(Path(run_dir) / name, target / name)
+    return target
+
+
+class RunLogger(json_result_logger):
+    """hpbandster's logger, writing plain JSON, skipping replayed jobs (already in the files)."""
+
+    def new_config(self, config_id, config, config_info) -> None:
+        super().new_config(tuple(config_id), plain(config), json_safe(config_info))
+
+    def __call__(self, job) -> None:
+        if not getattr(job, "replayed", False):
+            super().__call__(job)
+
+    def preload(self, logs: Logs) -> None:
+        """Writes earlier attempts' configs and finished results into fresh files (resume)."""
+        for config_id, logged in sorted(logs.configs.items()):
+            self.new_config(config_id, logged.config, logged.info)
+        with open(self.results_fn, "a") as fh:
+            for entry in sorted(logs.results.values(), key=lambda e: e.timestamps.get("finished", 0.0)):
+                line = [list(entry.config_id), entry.budget, entry.timestamps, entry.result, entry.exception]
+                fh.write(json.dumps(json_safe(line)) + "\n")

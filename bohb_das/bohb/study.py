@@ -1,0 +1,77 @@
+"""What a BOHB run optimizes: the trial settings, the target and the Hyperband schedule.
+
+A study is fixed for the life of a run directory (it is the manifest's core and is handed to every
+worker through the nameserver), so a resumed run or a late remote worker cannot drift from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+from bohb_das.errors import ConfigError
+from bohb_das.hparams import HParams
+
+TARGETS = ("oneshot", "final")
+
+
+@dataclass(frozen=True)
+class Study:
+    """``seed`` seeds BOHB's sampling; every evaluation trains ``repeats`` seeds ``seed, seed+1, ...``."""
+
+    formation: str = "blur"
+    ops: str = "all"
+    space: str = "sequential"
+    method: str = "das"
+    width: int = 32
+    target: str = "final"
+    iterations: int = 4
+    min_budget: float = 50 / 9
+    max_budget: float = 50.0
+    eta: float = 3.0
+    seed: int = 0
+    repeats: int = 1
+    hp_space: str = "das"
+
+    def __post_init__(self) -> None:
+        for name in ("min_budget", "max_budget", "eta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.target not in TARGETS:
+            raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        for name in ("iterations", "repeats", "width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not 0 < self.min_budget <= self.max_budget:
+            raise ConfigError(f"budgets must satisfy 0 < min-budget <= max-budget, got {self.min_budget}, {self.max_budget}")
+        if round(self.min_budget) < 1:
+            raise ConfigError(f"min-budget is a number of epochs and must round to at least 1, got {self.min_budget}")
+        if not self.eta >= 2:
+            raise ConfigError(f"eta must be >= 2, got {self.eta}")
+        self.trial_spec(1, HParams())  # validates formation, ops, space, method and width
+
+    @property
+    def trial_seeds(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.repeats))
+
+    def trial_spec(self, epochs: int, hparams: HParams):
+        """The core's TrialSpec for one evaluation (imported lazily: importing this module stays light)."""
+        from bohb_das.trial import TrialSpec
+
+        return TrialSpec(
+            formation=self.formation, ops=self.ops, space=self.space, method=self.method,
+            epochs=epochs, width=self.width, hparams=hparams,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "Study":
+        """Picks the study's fields out of a manifest (other keys are ignored)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})

@@ -1,0 +1,147 @@
+"""``bohb-das optimize | master | worker | query``: the BOHB harness of ``bohb_das.bohb``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from bohb_das.cli.common import add_problem_arguments, add_run_arguments, dumps
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    optimize = subparsers.add_parser(
+        "optimize", help="BOHB on one machine: nameserver, master and local workers",
+        description="Starts a nameserver on 127.0.0.1, a BOHB master and --workers local worker processes, "
+        "writes the run directory, shows progress and prints the incumbent.",
+    )
+    _add_study_arguments(optimize)
+    optimize.add_argument("--workers", type=int, default=2, help="local worker processes (default: 2)")
+    optimize.set_defaults(handler=_optimize)
+
+    master = subparsers.add_parser(
+        "master", help="BOHB master for workers on other hosts (bohb-das worker)",
+        description="Starts the nameserver and BOHB master; workers join with 'bohb-das worker --run-dir DIR' "
+        "(shared filesystem) or '--nameserver HOST:PORT'.",
+    )
+    _add_study_arguments(master)
+    master.add_argument("--host", default="127.0.0.1",
+                        help="address workers reach this master at; the node's address for several hosts (default: 127.0.0.1)")
+    master.add_argument("--port", type=int, default=0, help="nameserver port (default: a free one)")
+    master.add_argument("--workers", type=int, default=0, help="local worker processes to start too (default: 0)")
+    master.set_defaults(handler=_master)
+
+    worker = subparsers.add_parser("worker", help="a BOHB worker that joins a running master",
+                                   description="Evaluates configurations for a master until it shuts the worker "
+                                   "down or disappears.")
+    where = worker.add_mutually_exclusive_group(required=True)
+    where.add_argument("--run-dir", type=Path, help="run directory of the master (shared filesystem)")
+    where.add_argument("--nameserver", metavar="HOST:PORT", help="the master's nameserver address")
+    worker.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the master's)")
+    worker.add_argument("--host", help="this worker's address as seen by the master (default: the route to it)")
+    worker.add_argument("--wait", type=float, default=300.0, help="seconds to wait for a live master (default: 300)")
+    worker.set_defaults(handler=_worker)
+
+    query = subparsers.add_parser("query", help="incumbent and top-k configurations of a run directory",
+                                  description="Incumbent (hpbandster's rule: best loss on the largest budget) "
+                                  "and top-k configurations with loss per budget, both PSNRs and genotype.")
+    query.add_argument("run_dir", type=Path, metavar="DIR")
+    query.add_argument("--top", type=int, default=5, help="configurations to list (default: 5)")
+    query.add_argument("--json", action="store_true", help="print JSON")
+    query.add_argument("--export", metavar="NAME", help="save the incumbent as preset NAME (spaces/presets) or a .yaml path")
+    query.add_argument("--overwrite", action="store_true", help="let --export replace an existing file")
+    query.set_defaults(handler=_query)
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--run-dir", type=Path, help="new run directory")
+    where.add_argument("--resume", type=Path, metavar="DIR",
+                       help="continue the run in DIR with its stored settings (the study flags are ignored)")
+    add_problem_arguments(parser)
+    parser.add_argument("--method", default="das", help="search method (default: das)")
+    parser.add_argument("--target", choices=("oneshot", "final"), default="final",
+                        help="loss = -PSNR of the one-shot supernet or of the retrained architecture (default: final)")
+    parser.add_argument("--iterations", type=int, default=4, help="BOHB iterations (paper: 128) (default: 4)")
+    parser.add_argument("--min-budget", type=float, default=50 / 9, help="smallest budget in epochs (default: 50/9)")
+    parser.add_argument("--max-budget", type=float, default=50.0, help="largest budget in epochs (default: 50)")
+    parser.add_argument("--eta", type=float, default=3.0, help="successive-halving factor (default: 3)")
+    parser.add_argument("--repeats", type=int, default=1, help="seeds per evaluation; loss = median (default: 1)")
+    parser.add_argument("--hp-space", default="das", help="hyperparameter space name or YAML file (default: das)")
+    add_run_arguments(parser)
+    parser.add_argument("--ping-interval", type=int, default=10, help="seconds between worker checks (default: 10)")
+    parser.add_argument("--comm-timeout", type=float, default=60.0,
+                        help="seconds before an unresponsive worker is declared dead (default: 60)")
+    parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> int:
+    from bohb_das.bohb.master import run_master
+    from bohb_das.bohb.query import format_report
+    from bohb_das.bohb.study import Study
+    from bohb_das.trial import resolve_device
+
+    study = None if args.resume else Study(
+        formation=args.formation, ops=args.ops, space=args.space, method=args.method, width=args.width,
+        target=args.target, iterations=args.iterations, min_budget=args.min_budget, max_budget=args.max_budget,
+        eta=args.eta, seed=args.seed, repeats=args.repeats, hp_space=args.hp_space,
+    )
+    report = run_master(
+        args.resume or args.run_dir, study, resume=bool(args.resume), host=host, port=port,
+        local_workers=local_workers, device=str(resolve_device(args.device)), ping_interval=args.ping_interval,
+        comm_timeout=args.comm_timeout, progress=None if args.quiet else _progress_printer(),
+        command_line=["bohb-das", *sys.argv[1:]],
+    )
+    print(dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from bohb_das.errors import ConfigError
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    return _run(args, args.workers, "127.0.0.1", 0)
+
+
+def _master(args: argparse.Namespace) -> int:
+    return _run(args, args.workers, args.host, args.port)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from bohb_das.bohb.worker import run_worker
+
+    device = None
+    if args.device:
+        from bohb_das.trial import resolve_device
+
+        device = str(resolve_device(args.device))
+    return run_worker(args.run_dir, args.nameserver, device=device, host=args.host, wait_s=args.wait)
+
+
+def _query(args: argparse.Namespace) -> int:
+    from bohb_das.bohb.query import export_incumbent, format_report, query
+
+    report = query(args.run_dir, top=args.top)
+    print(dumps(report) if args.json else format_report(report))
+    if args.export:
+        path = export_incumbent(args.run_dir, args.export, overwrite=args.overwrite)
+        print(f"incumbent saved as preset {path}", file=sys.stderr)
+    return 0
+
+
+def _progress_printer():
+    lock = threading.Lock()
+
+    def show(p) -> None:
+        best = p.incumbent
+        incumbent = (f"incumbent loss {best['loss']:.4f} at budget {best['budget']:g}, config {tuple(best['config_id'])}"
+                     if best else "no incumbent yet")
+        with lock:
+            print(f"[{p.event}] iteration {p.iterations_started}/{p.iterations_total}, jobs done {p.jobs_done} "
+                  f"(replayed {p.jobs_replayed}, re-queued {p.jobs_requeued}), workers {p.workers}; {incumbent}",
+                  file=sys.stderr, flush=True)
+
+    return show

@@ -1,0 +1,36 @@
+"""The bohb subcommands: bad input is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+import bohb_das.cli as cli
+
+
+@pytest.fixture
+def main(monkeypatch):
+    if "bohb" not in cli.SUBCOMMAND_MODULES:
+        monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", (*cli.SUBCOMMAND_MODULES, "bohb"))
+    return cli.main
+
+
+def test_malformed_space_file_is_exit_code_2_naming_file_and_field(main, tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text("hyperparameters: {weight_lr: {type: float, lower: 2, upper: 1}}\n")
+    assert main(["optimize", "--run-dir", str(tmp_path / "run"), "--hp-space", str(space), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(space) in err and "weight_lr.lower" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["query", "/nonexistent/run"], "not a run directory"),
+    (["worker", "--nameserver", "no-port"], "HOST:PORT"),
+    (["optimize", "--run-dir", "R", "--target", "final", "--min-budget", "0.2", "--device", "cpu"], "min-budget"),
+    (["optimize", "--run-dir", "R", "--formation", "nope", "--device", "cpu"], "nope"),
+])
+def test_bad_input_is_exit_code_2(main, argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

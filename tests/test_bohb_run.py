@@ -1,0 +1,310 @@
+"""BOHB over 127.0.0.1 with real worker processes: end to end, faults, resume, NaN, stale credentials.
+
+The fault tests use the cheap objectives of ``bohb_helpers`` (seconds, not minutes); the end-to-end
+test runs the real DAS objective. Every process a test starts is ended by its PID; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hpbandster.core.result import logged_results_to_HBS_result
+
+from bohb_das.bohb import compat
+from bohb_das.bohb.master import optimize, run_master
+from bohb_das.bohb.nameserver import locate
+from bohb_das.bohb.query import export_incumbent, query
+from bohb_das.bohb.rundir import CREDENTIALS, read_logs, read_manifest, write_credentials
+from bohb_das.bohb.study import Study
+from bohb_das.bohb.worker import summarize
+from bohb_das.errors import ConfigError
+from bohb_das.hparams import HParams, load_preset
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = {"ping_interval": 1, "comm_timeout": 5}
+CHEAP = {"evaluate": "bohb_helpers:quadratic", "master_grace": 3.0, "watch_interval": 0.5}
+CHEAP_STUDY = dict(iterations=1, min_budget=1, max_budget=3, width=8)
+JOB_STARTED = re.compile(r"bohb_das\.worker\.(\d+): WORKER: start processing job \((\d+), (\d+), (\d+)\)")
+
+
+@pytest.fixture(autouse=True)
+def importable_helpers(monkeypatch):
+    """Worker subprocesses import bohb_das and the cheap objectives of tests/bohb_helpers.py."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    monkeypatch.delenv("BOHB_TEST_SLEEP", raising=False)
+
+
+def in_thread(fn, timeout: float):
+    """Runs ``fn`` in a thread; the test fails (instead of hanging) when it overruns ``timeout``."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, box, timeout
+
+
+def finish(handle):
+    thread, box, timeout = handle
+    thread.join(timeout)
+    assert not thread.is_alive(), f"run did not finish within {timeout} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def started_jobs(run_dir: Path) -> list[tuple[int, tuple[int, int, int]]]:
+    """(worker pid, job id) for every job a worker started, from the worker logs."""
+    found = []
+    for log in sorted((run_dir / "logs").glob("worker-*.log")):
+        for match in JOB_STARTED.finditer(log.read_text()):
+            found.append((int(match[1]), tuple(int(x) for x in match.groups()[1:])))
+    return found
+
+
+def worker_pids(run_dir: Path) -> set[int]:
+    pids = set()
+    for log in (run_dir / "logs").glob("worker-*.log"):
+        pids |= {int(p) for p in re.findall(r"bohb_das\.worker\.(\d+):", log.read_text())}
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def kill_if_alive(pids) -> None:
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def strict_json_lines(path: Path) -> list:
+    def refuse(token):
+        raise ValueError(f"non-JSON token {token} in {path}")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+
+
+def hpbandster_incumbent(run_dir: Path):
+    result = logged_results_to_HBS_result(str(run_dir))
+    return result.get_incumbent_id(), result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the real DAS objective ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def das_run(tmp_path_factory):
+    """The README job, scaled to width 8: 2 iterations on budgets 1..3 with 2 real DAS workers."""
+    run_dir = tmp_path_factory.mktemp("das") / "run"
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    events = []
+    study = Study(formation="blur", ops="all", target="final", iterations=2, min_budget=1, max_budget=3, width=8)
+    report = finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, progress=events.append, **FAST), 240))
+    return run_dir, report, events
+
+
+def test_end_to_end_with_two_real_das_workers(das_run):
+    run_dir, report, events = das_run
+    results = strict_json_lines(run_dir / "results.json")
+    assert len(results) == 6 and all(r[3] is not None for r in results)  # 3 on budget 1, 1 + 2 on budget 3
+    assert sorted({r[1] for r in results}) == [1.0, 3.0]
+    infos = [r[3]["info"] for r in results]
+    assert all(i["status"] == "ok" and i["genotype"] and i["arch_psnr"] > 0 and i["one_shot_psnr"] > 0 for i in infos)
+    assert all(math.isclose(r[3]["loss"], -r[3]["info"]["arch_psnr"]) for r in results)  # target final
+    assert len({pid for pid, _ in started_jobs(run_dir)}) == 2  # both workers computed
+    assert events[0].event == "start" and events[-1].event == "done" and events[-1].jobs_done == 6
+    manifest = read_manifest(run_dir)
+    assert manifest["budgets"] == [1.0, 3.0] and manifest["target"] == "final" and manifest["trial_seeds"] == [0]
+    assert {"hpbandster", "ConfigSpace", "numpy", "torch"} <= set(manifest["package_versions"])
+    assert not (run_dir / CREDENTIALS).exists()
+    best, _ = hpbandster_incumbent(run_dir)
+    assert report["incumbent"]["config_id"] == list(best)
+    assert report["incumbent"]["genotype"] and report["incumbent"]["arch_psnr"] > 0
+
+
+def test_query_agrees_with_hpbandster_and_exports_a_loadable_preset(das_run, tmp_path):
+    run_dir, _, _ = das_run
+    report = query(run_dir, top=3)
+    best, result = hpbandster_incumbent(run_dir)
+    assert tuple(report["incumbent"]["config_id"]) == best
+    assert report["incumbent"]["config"] == result.get_id2config_mapping()[best]["config"]
+    assert len(report["top"]) == 3 and report["top"][0]["budget"] == 3.0
+    assert set(report["incumbent"]["losses"]) <= {"1.0", "3.0"}
+    json.dumps(report)
+    path = export_incumbent(run_dir, tmp_path / "best.yaml")
+    assert load_preset(str(path)) == HParams.from_mapping(report["incumbent"]["config"])
+    with pytest.raises(ConfigError, match="already exists"):
+        export_incumbent(run_dir, tmp_path / "best.yaml")
+
+
+# --- faults ----------------------------------------------------------------------------------------
+
+
+def test_worker_killed_mid_job_is_rerun_on_another_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOHB_TEST_SLEEP", "0.7")
+    run_dir = tmp_path / "run"
+    handle = in_thread(lambda: run_master(run_dir, Study(**CHEAP_STUDY), local_workers=2, worker_options=CHEAP, **FAST), 90)
+    pid, job = wait_for(lambda: started_jobs(run_dir)[:1], 60, "a job to start")[0]
+    os.kill(pid, signal.SIGKILL)
+    report = finish(handle)
+    rerun = [(p, j) for p, j in started_jobs(run_dir) if j == job and p != pid]
+    assert rerun, f"job {job} was not re-run on another worker"
+    logs = read_logs(run_dir)
+    assert all(entry.finished for entry in logs.results.values())  # nothing recorded as crashed
+    assert any(cid == job for cid, _ in logs.results)
+    assert len(logs.results) == 4 and report["incumbent"] is not None
+    assert "submitting it again" in (run_dir / "logs" / "master.log").read_text()
+
+
+def test_frozen_worker_is_declared_dead_in_bounded_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOHB_TEST_SLEEP", "0.7")
+    run_dir = tmp_path / "run"
+    handle = in_thread(lambda: run_master(run_dir, Study(**CHEAP_STUDY), local_workers=2, worker_options=CHEAP,
+                                          ping_interval=1, comm_timeout=2), 90)
+    pid, job = wait_for(lambda: started_jobs(run_dir)[:1], 60, "a job to start")[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        finish(handle)
+    finally:
+        kill_if_alive([pid])
+    assert any(j == job and p != pid for p, j in started_jobs(run_dir))
+    assert all(entry.finished for entry in read_logs(run_dir).results.values())
+
+
+MASTER_CODE = """
+import json, sys
+from bohb_das.bohb.master import run_master
+from bohb_das.bohb.study import Study
+kwargs = json.loads(sys.argv[2])
+run_master(sys.argv[1], Study(**kwargs.pop("study")), **kwargs)
+"""
+
+
+def test_master_killed_then_resumed_loses_no_finished_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOHB_TEST_SLEEP", "0.25")
+    run_dir = tmp_path / "run"
+    study = dict(iterations=2, min_budget=1, max_budget=9, width=8)  # 9+3+1 then 3+1 evaluations
+    options = {"study": study, "local_workers": 2, "worker_options": CHEAP, **FAST}
+    master = subprocess.Popen([sys.executable, "-c", MASTER_CODE, str(run_dir), json.dumps(options)])
+    try:
+        wait_for(lambda: (run_dir / "results.json").is_file()
+                 and len((run_dir / "results.json").read_text().splitlines()) >= 6, 60, "6 results")
+    finally:
+        master.kill()
+        master.wait(10)
+    before = read_logs(run_dir)
+    finished_before = {k: v for k, v in before.results.items() if v.finished}
+    assert len(finished_before) < 17
+    old_workers = worker_pids(run_dir)
+    assert old_workers
+    try:  # orphaned workers notice that their master is gone and exit on their own
+        wait_for(lambda: not any(alive(p) for p in old_workers), 30, "orphaned workers to exit")
+    finally:
+        kill_if_alive(old_workers)
+    assert (run_dir / CREDENTIALS).exists()  # stale credentials left behind by the killed master
+
+    report = finish(in_thread(lambda: run_master(run_dir, resume=True, local_workers=2, worker_options=CHEAP, **FAST), 90))
+    after = read_logs(run_dir)
+    for key, entry in finished_before.items():
+        assert after.results[key].result == entry.result and after.results[key].timestamps == entry.timestamps
+    for config_id, logged in before.configs.items():  # in-flight configs were re-evaluated, not re-sampled
+        assert after.configs[config_id].config == logged.config
+        assert any(cid == config_id for cid, _ in after.results)
+    assert len(after.results) == 17 and all(e.finished for e in after.results.values())
+    assert sum(b == 9.0 for _, b in after.results) == 2
+    manifest = read_manifest(run_dir)
+    assert len(manifest["attempts"]) == 2 and (run_dir / "attempts" / "1" / "results.json").is_file()
+    assert tuple(report["incumbent"]["config_id"]) == hpbandster_incumbent(run_dir)[0]
+    strict_json_lines(run_dir / "results.json")
+
+
+def test_stale_credentials_do_not_mislead_a_new_worker(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_credentials(run_dir, "127.0.0.1", free_port(), "an-old-run")
+    with pytest.raises(ConfigError, match="no live BOHB master"):
+        locate(run_dir, wait_s=1.0)
+    code = "import sys; from bohb_das.bohb.worker import run_worker; sys.exit(run_worker(sys.argv[1], evaluate='bohb_helpers:quadratic', wait_s=60, master_grace=3, watch_interval=0.5))"
+    worker = subprocess.Popen([sys.executable, "-c", code, str(run_dir)])
+    try:
+        wait_for(lambda: any("stale" in p.read_text() for p in (run_dir / "logs").glob("worker-*.log")), 30, "the stale warning")
+        report = finish(in_thread(lambda: run_master(run_dir, Study(**CHEAP_STUDY), local_workers=0, **FAST), 90))
+        assert worker.wait(20) == 0  # served the new master, then was shut down by it
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert {pid for pid, _ in started_jobs(run_dir)} == {worker.pid} and report["n_results"] == 4
+    assert not (run_dir / CREDENTIALS).exists()
+
+
+# --- non-finite losses --------------------------------------------------------------------------
+
+
+def test_nan_losses_become_the_finite_failed_loss(tmp_path):
+    run_dir = tmp_path / "run"
+    options = {**CHEAP, "evaluate": "bohb_helpers:nan_sometimes"}
+    study = Study(iterations=2, min_budget=1, max_budget=9, width=8, seed=4)
+    finish(in_thread(lambda: run_master(run_dir, study, local_workers=1, worker_options=options, **FAST), 90))
+    results = strict_json_lines(run_dir / "results.json")
+    configs = {tuple(c[0]): c[1] for c in strict_json_lines(run_dir / "configs.json")}
+    failed = [r for r in results if configs[tuple(r[0])]["weight_lr"] > 0.01]
+    assert failed and all(r[3]["loss"] == compat.FAILED_LOSS and r[4] is None for r in failed)
+    assert all(r[3] is not None and math.isfinite(r[3]["loss"]) for r in results)
+    best, _ = hpbandster_incumbent(run_dir)
+    assert configs[best]["weight_lr"] <= 0.01
+
+
+def test_failed_trials_summarize_to_the_failed_loss():
+    from bohb_das.trial import TrialResult, TrialSpec
+
+    def trial(seed, status, psnr):
+        return TrialResult(seed=seed, status=status, reason=None if status == "ok" else "loss diverged (nan)",
+                           one_shot_psnr=psnr, arch_psnr=psnr + 1, genotype={"ops": [seed]} if status == "ok" else None,
+                           alphas=[], seconds=1.0, device="cpu", backprojection_psnr=15.0, spec=TrialSpec())
+
+    failed = summarize([trial(0, "failed", math.nan)], "final")
+    assert failed["loss"] == compat.FAILED_LOSS and failed["info"]["status"] == "failed"
+    assert failed["info"]["arch_psnr"] is None and "diverged" in failed["info"]["reason"]
+    json.dumps(failed, allow_nan=False)
+    mixed = summarize([trial(0, "ok", 20.0), trial(1, "failed", math.nan), trial(2, "ok", 24.0)], "oneshot")
+    # median of (-20, FAILED, -24) is -20, and the genotype is that seed's
+    assert mixed["loss"] == -20.0 and mixed["info"]["genotype"] == {"ops": [0]} and mixed["info"]["status"] == "partial"
