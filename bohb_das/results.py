@@ -1,10 +1,27 @@
-"""Statistics over trials: what the paper's tables report (max / mean / median PSNR over trials)."""
+"""Statistics over trials: what the paper's tables and figures report.
+
+Trial records are ``TrialResult.to_dict()`` or its JSON (``bohb-das trial --json`` / ``--output``
+lines, the cache). Records are grouped by (method, hyperparameter set, formation, ops, space); each
+group gets max / mean / median of both PSNRs (paper Tables 1-4), the failed count, the mean time,
+the one-shot vs architecture correlation with a seeded bootstrap interval (Figures 3-4) and, for
+DAS, how many random-search steps it takes on average to beat its median (paper 5.2).
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import math
 import statistics
-from typing import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from bohb_das.errors import ConfigError
+
+GROUP_KEYS = ("method", "hparams_name", "formation", "ops", "space")
+BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
 
 
 def summarize(values: Iterable[float]) -> dict[str, float | int]:
@@ -22,11 +39,171 @@ def summarize(values: Iterable[float]) -> dict[str, float | int]:
     }
 
 
+def column(trials: Iterable[Mapping[str, Any]], key: str) -> list[float]:
+    """A PSNR (or other number) per record; null/None (JSON's NaN) becomes NaN."""
+    return [math.nan if t.get(key) is None else float(t[key]) for t in trials]
+
+
 def trial_summary(trials: Iterable[Mapping[str, object]]) -> dict[str, dict[str, float | int]]:
     """Summaries of both targets over trial records (``TrialResult.to_dict()`` or their JSON)."""
     trials = list(trials)
+    return {"one_shot_psnr": summarize(column(trials, "one_shot_psnr")), "arch_psnr": summarize(column(trials, "arch_psnr"))}
 
-    def column(key: str) -> list[float]:
-        return [math.nan if t.get(key) is None else float(t[key]) for t in trials]  # type: ignore[arg-type]
 
-    return {"one_shot_psnr": summarize(column("one_shot_psnr")), "arch_psnr": summarize(column("arch_psnr"))}
+# --- records: strict JSON lines in, labelled records out -----------------------------------------
+
+
+def json_ready(value: Any) -> Any:
+    """Strict JSON: non-finite floats become null (a failed trial's PSNR is NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(json_ready(value), allow_nan=False)
+
+
+REQUIRED = ("seed", "status", "one_shot_psnr", "arch_psnr", "seconds", "spec")
+
+
+def parse_record(line: str, where: str) -> dict[str, Any]:
+    """One trial record from a JSON line; anything else is a ConfigError naming ``where``."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not a JSON trial record ({exc.msg})") from None
+    if not isinstance(record, dict) or any(key not in record for key in REQUIRED) or not isinstance(record["spec"], dict):
+        raise ConfigError(f"{where}: a trial record needs the fields {', '.join(REQUIRED)}")
+    return record
+
+
+def load_trials(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """The records of JSON-lines files (``bohb-das trial --output`` / ``--json``), labelled."""
+    records = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"trial file {path} does not exist")
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip():
+                records.append(label(parse_record(line, f"{path}:{number}")))
+    if not records:
+        raise ConfigError(f"no trial records in {', '.join(map(str, paths))}")
+    return records
+
+
+@functools.lru_cache(maxsize=1)
+def _presets_by_value() -> dict[Any, str]:
+    from bohb_das.hparams import load_preset, preset_names
+
+    return {load_preset(name): name for name in reversed(preset_names())}  # first name wins on ties
+
+
+def hparams_label(hparams: Mapping[str, Any]) -> str:
+    """The shipped preset with exactly these values, else ``custom-<hash>``: a record stores the
+    values, not the name they were given."""
+    from bohb_das.hparams import HParams
+
+    values = HParams.from_mapping(hparams)
+    if values in _presets_by_value():
+        return _presets_by_value()[values]
+    digest = hashlib.sha1(json.dumps(values.to_dict(), sort_keys=True).encode()).hexdigest()[:6]
+    return f"custom-{digest}"
+
+
+def label(record: dict[str, Any], hparams_name: str | None = None) -> dict[str, Any]:
+    """The record with the flat grouping fields added (``hparams_name`` given or looked up)."""
+    spec = record["spec"]
+    name = hparams_name or record.get("hparams_name") or hparams_label(spec.get("hparams", {}))
+    return {**record, "hparams_name": name, **{key: spec.get(key) for key in ("method", "formation", "ops", "space")}}
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def correlation(x: Sequence[float], y: Sequence[float], seed: int = 0,
+                resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE) -> dict[str, float]:
+    """Pearson r and Spearman rho (scipy.stats) of the finite pairs, each with a percentile
+    bootstrap interval over ``resamples`` resamples of the pairs (seeded; a resample with a
+    constant side is skipped). NaN where undefined (fewer than 3 pairs, a constant side)."""
+    import numpy as np
+    from scipy import stats
+
+    pairs = np.array([(a, b) for a, b in zip(x, y) if math.isfinite(a) and math.isfinite(b)], dtype=float).reshape(-1, 2)
+    out = {f"{name}{suffix}": math.nan for name in ("pearson", "spearman") for suffix in ("", "_low", "_high")}
+    if len(pairs) < 3 or np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:
+        return out
+    out["pearson"] = float(stats.pearsonr(pairs[:, 0], pairs[:, 1])[0])
+    out["spearman"] = float(stats.spearmanr(pairs[:, 0], pairs[:, 1])[0])
+    samples = pairs[np.random.default_rng(seed).integers(0, len(pairs), size=(resamples, len(pairs)))]
+    a, b = samples[..., 0], samples[..., 1]
+    tail = (1 - confidence) / 2 * 100
+    for name, (u, v) in (("pearson", (a, b)), ("spearman", (stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)))):
+        boot = _row_pearson(u, v)
+        boot = boot[np.isfinite(boot)]
+        if boot.size:
+            out[f"{name}_low"], out[f"{name}_high"] = (float(q) for q in np.percentile(boot, [tail, 100 - tail]))
+    return out
+
+
+def _row_pearson(u: Any, v: Any) -> Any:
+    """Pearson r of each row pair of two (R, n) arrays (Spearman's rho on ranks); NaN for a constant row."""
+    import numpy as np
+
+    constant = (np.ptp(u, axis=1) == 0) | (np.ptp(v, axis=1) == 0)
+    u = u - u.mean(1, keepdims=True)
+    v = v - v.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (u * v).sum(1) / np.sqrt((u * u).sum(1) * (v * v).sum(1))
+    return np.where(constant, np.nan, r)
+
+
+def steps_to_beat(random_arch_psnr: Sequence[float], target: float) -> float:
+    """Expected random-search steps until one random architecture beats ``target`` (paper 5.2).
+
+    Each step trains one fresh random architecture, a success with probability p, estimated as the
+    share of the random trials above the target (a failed trial is a step without success); the
+    steps until the first success are geometric with mean 1/p. Inf when none beat it."""
+    values = list(random_arch_psnr)
+    wins = sum(1 for v in values if math.isfinite(v) and v > target)
+    if not values or not math.isfinite(target):
+        return math.nan
+    return len(values) / wins if wins else math.inf
+
+
+def group_key(record: Mapping[str, Any]) -> tuple:
+    return tuple(record[key] for key in GROUP_KEYS)
+
+
+def group_statistics(records: Iterable[Mapping[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """One row of statistics per (method, hparams_name, formation, ops, space), in first-seen order.
+
+    DAS-like rows (``das``, ``das_single``) also get ``random_steps_to_beat_median``: computed from
+    the ``random`` trials of the same hyperparameters, formation, ops and space, when present.
+    """
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(group_key(record), []).append(record)
+    rows = []
+    for key, trials in groups.items():
+        arch, one_shot = column(trials, "arch_psnr"), column(trials, "one_shot_psnr")
+        row: dict[str, Any] = dict(zip(GROUP_KEYS, key))
+        row["trials"] = len(trials)
+        row["failed"] = sum(t["status"] != "ok" for t in trials)
+        for prefix, values in (("arch", arch), ("one_shot", one_shot)):
+            summary = summarize(values)
+            row.update({f"{prefix}_{stat}": summary[stat] for stat in ("max", "mean", "median")})
+        row["seconds"] = statistics.fmean(column(trials, "seconds"))
+        row["backprojection_psnr"] = column(trials, "backprojection_psnr")[0] if "backprojection_psnr" in trials[0] else math.nan
+        row.update(correlation(one_shot, arch, seed=seed))
+        row["random_steps_to_beat_median"] = math.nan
+        random_trials = groups.get(("random",) + key[1:])
+        if key[0] in ("das", "das_single") and random_trials:
+            row["random_steps_to_beat_median"] = steps_to_beat(column(random_trials, "arch_psnr"), row["arch_median"])
+        rows.append(row)
+    return rows

@@ -17,7 +17,7 @@ from torch import nn
 from bohb_das.hparams import HParams
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import Genotype, SearchSpace
-from bohb_das.training import Failures, Problem, Progress, build, evaluate, train, trial_losses
+from bohb_das.training import STEPS_PER_EPOCH, Failures, Problem, Progress, build, evaluate, train, trial_losses
 
 ALPHA_INIT_STD = 1e-3
 ALPHA_WARMUP_FRACTION = 0.2
@@ -62,17 +62,38 @@ def das_search(
     width: int,
     failures: Failures,
     progress: Progress | None = None,
+    model: SearchSpace | None = None,
+    train_weights: bool = True,
 ) -> SearchOutcome:
-    """Searches T supernets at once and measures each one's one-shot validation PSNR."""
-    model = build(space, candidates, problem, width, "search-init")
+    """Searches T supernets at once and measures each one's one-shot validation PSNR.
+
+    ``model`` replaces the freshly initialized supernet; with ``train_weights=False`` its weights stay
+    as given and only alpha is searched (DAS-single: pretrained operations frozen inside the supernet).
+    """
+    model = build(space, candidates, problem, width, "search-init") if model is None else model
     shape = (len(space.edges), len(model.candidates))
     init = ALPHA_INIT_STD * TrialStreams(problem.seeds, "alpha-init").randn(*shape, dtype=torch.float64)
     alpha = nn.Parameter(init.to(device=problem.normal.device, dtype=problem.dtype))
     arch_step = ArchitectureStep(model, alpha, problem.derived("search-alpha"), hp, failures)
-    train(
-        model, lambda: torch.softmax(alpha, -1).detach(), problem, hp, epochs, failures, "search",
-        before_step=arch_step, progress=progress,
-    )
+    if train_weights:
+        train(
+            model, lambda: torch.softmax(alpha, -1).detach(), problem, hp, epochs, failures, "search",
+            before_step=arch_step, progress=progress,
+        )
+    else:
+        search_alpha_only(arch_step, epochs, failures, progress)
     weights = torch.softmax(alpha, -1).detach()
     one_shot = evaluate(model, weights, problem.derived("eval-one-shot"))
     return SearchOutcome(model.discretize(weights), alpha.detach(), one_shot)
+
+
+def search_alpha_only(arch_step: ArchitectureStep, epochs: int, failures: Failures, progress: Progress | None) -> None:
+    """The search with the weight steps left out: ``epochs * STEPS_PER_EPOCH`` architecture steps."""
+    total = epochs * STEPS_PER_EPOCH
+    arch_step.model.train()  # BatchNorm normalizes with batch statistics, as in the joint search
+    for step in range(total):
+        arch_step(step, total)
+        if failures.all_failed:
+            return
+        if progress is not None and (step + 1) % STEPS_PER_EPOCH == 0:
+            progress("search", (step + 1) // STEPS_PER_EPOCH, epochs)

@@ -1,4 +1,5 @@
-"""The trial runner: search, discretize, retrain from scratch, and the two PSNR targets.
+"""The trial runner: one method (``bohb_das.methods``: search, discretize, retrain from scratch)
+and the two PSNR targets.
 
 A trial is one seed of one method with one hyperparameter set on one formation, operation set and
 space (SPEC 6). ``run_trials`` runs any number of seeds batched in one model; a trial's result does
@@ -18,17 +19,21 @@ import torch
 from bohb_das.errors import ConfigError
 from bohb_das.formations import backprojection_psnr, get_formation
 from bohb_das.hparams import HParams
+from bohb_das.methods import DEFAULT_RANDOM_SEARCH_K, METHODS, retrain
 from bohb_das.operations import get_op_set
-from bohb_das.search import das_search
-from bohb_das.search_spaces import Genotype, SearchSpace, get_space
-from bohb_das.training import Failures, Problem, Progress, build, evaluate, train
+from bohb_das.search_spaces import get_space
+from bohb_das.training import Problem, Progress
 
-METHODS = ("das",)
+__all__ = ["METHODS", "TrialResult", "TrialSpec", "resolve_device", "retrain", "run_trials"]
 
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """Everything that defines a trial except its seed; invalid names or values raise ConfigError."""
+    """Everything that defines a trial except its seed; invalid names or values raise ConfigError.
+
+    ``k``: random_search's number of random architectures per trial (default 5, the paper's);
+    None for every other method.
+    """
 
     formation: str = "blur"
     ops: str = "all"
@@ -37,6 +42,7 @@ class TrialSpec:
     epochs: int = 50
     width: int = 32
     hparams: HParams = field(default_factory=HParams)
+    k: int | None = None
 
     def __post_init__(self) -> None:
         get_formation(self.formation)
@@ -48,6 +54,23 @@ class TrialSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.method == "random_search":
+            if self.k is None:
+                object.__setattr__(self, "k", DEFAULT_RANDOM_SEARCH_K)
+            if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+                raise ConfigError(f"k must be a positive integer, got {self.k!r}")
+        elif self.k is not None:
+            raise ConfigError(f"k (random architectures per trial) applies to random_search only, not {self.method}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrialSpec":
+        """The inverse of ``to_dict`` (a trial record's ``spec``)."""
+        if not isinstance(values, dict) or not isinstance(values.get("hparams"), dict):
+            raise ConfigError(f"a trial spec is a mapping with an 'hparams' mapping, got {values!r}")
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"unknown trial spec field {unknown[0]!r}")
+        return cls(**{**values, "hparams": HParams.from_mapping(values["hparams"])})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,30 +126,18 @@ def run_trials(
     dev = resolve_device(device)
     start = time.perf_counter()
     formation = get_formation(spec.formation)
-    space = get_space(spec.space)
-    op_names = get_op_set(spec.ops)
-    failures = Failures.none(len(seeds))
-    problem = Problem(formation, seeds, "search-data", dev, dtype)
-    outcome = das_search(space, op_names, problem, spec.hparams, spec.epochs, spec.width, failures, progress)
-    arch_psnr = [math.nan] * len(seeds)
-    alive = [t for t, reason in enumerate(failures.reasons) if reason is None]
-    if alive:
-        retrain_problem = problem.derived("retrain-data", [seeds[t] for t in alive])
-        psnrs, reasons = retrain(
-            space, op_names, [outcome.genotypes[t] for t in alive], retrain_problem, spec, progress
-        )
-        for t, value, reason in zip(alive, psnrs, reasons):
-            arch_psnr[t], failures.reasons[t] = value, reason
+    method = METHODS[spec.method]
+    outcome = method.run(spec, Problem(formation, seeds, "search-data", dev, dtype), progress)
     seconds = (time.perf_counter() - start) / len(seeds)
     floor = backprojection_psnr(formation)
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
     results = []
     for t, seed in enumerate(seeds):
-        one_shot, arch = float(outcome.one_shot_psnr[t]), arch_psnr[t]
-        reason = failures.reasons[t]
-        if reason is None and not (math.isfinite(one_shot) and math.isfinite(arch)):
+        one_shot, arch, reason = float(outcome.one_shot_psnr[t]), float(outcome.arch_psnr[t]), outcome.reasons[t]
+        if reason is None and not (math.isfinite(arch) and (math.isfinite(one_shot) or not method.one_shot)):
             reason = "non-finite validation PSNR"
         ok = reason is None
+        genotype = outcome.genotypes[t]
         results.append(
             TrialResult(
                 seed=seed,
@@ -134,8 +145,8 @@ def run_trials(
                 reason=reason,
                 one_shot_psnr=one_shot if ok else math.nan,
                 arch_psnr=arch if ok else math.nan,
-                genotype=outcome.genotypes[t].to_json() if ok else None,
-                alphas=outcome.alphas[t].cpu().tolist(),
+                genotype=genotype.to_json() if ok and genotype is not None else None,
+                alphas=outcome.alphas[t],
                 seconds=seconds,
                 device=device_name,
                 backprojection_psnr=floor,
@@ -143,23 +154,3 @@ def run_trials(
             )
         )
     return results
-
-
-def retrain(
-    space: type[SearchSpace],
-    op_names: Sequence[str],
-    genotypes: Sequence[Genotype],
-    problem: Problem,
-    spec: TrialSpec,
-    progress: Progress | None = None,
-) -> tuple[list[float], list[str | None]]:
-    """Trains each genotype from scratch with the search's weight hyperparameters, batched.
-
-    Returns each one's architecture validation PSNR and failure reason (None when it trained).
-    """
-    model = build(space, op_names, problem, spec.width, "retrain-init")
-    weights = model.one_hot(genotypes)
-    failures = Failures.none(problem.trials)
-    train(model, lambda: weights, problem, spec.hparams, spec.epochs, failures, "retrain", progress=progress)
-    psnrs = evaluate(model, weights, problem.derived("eval-arch")).cpu().tolist()
-    return psnrs, failures.reasons

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from bohb_das.errors import ConfigError
 
-SUBCOMMAND_MODULES = ("trial", "bohb", "bench")
+SUBCOMMAND_MODULES = ("trial", "table", "plot", "bohb", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

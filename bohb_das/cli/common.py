@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
-from typing import Any
 
 from bohb_das.hparams import HParams
+from bohb_das.results import dumps, json_ready  # noqa: F401  (the subcommands' JSON output)
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,18 +47,3 @@ def hparams_from_args(args: argparse.Namespace) -> HParams:
         if getattr(args, name, None) is not None
     }
     return HParams.from_mapping(overrides, defaults=base) if overrides else base
-
-
-def json_ready(value: Any) -> Any:
-    """Strict JSON: non-finite floats become null (a failed trial's PSNR is NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    return value
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(json_ready(value), allow_nan=False)

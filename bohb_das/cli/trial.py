@@ -23,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "from scratch; reports one-shot and architecture validation PSNR per trial and a summary.",
     )
     add_problem_arguments(parser)
-    parser.add_argument("--method", default="das", help="search method (default: das)")
+    parser.add_argument("--method", default="das",
+                        help="das, das_single, gd_only, nets_only, random or random_search (default: das)")
+    parser.add_argument("--k", type=int, help="random_search: random architectures per trial (default: 5)")
     parser.add_argument("--epochs", type=int, default=50, help="search epochs; retraining uses as many (default: 50)")
     parser.add_argument("--trials", type=int, default=1, help="number of trials (seeds) (default: 1)")
     parser.add_argument("--batch", type=int, default=0, help="trials per batched model; 0 = all at once (default)")
@@ -39,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bohb_das.errors import ConfigError
-    from bohb_das.trial import TrialSpec, resolve_device, run_trials
+    from bohb_das.trial import METHODS, TrialSpec, resolve_device, run_trials
 
     spec = TrialSpec(
         formation=args.formation, ops=args.ops, space=args.space, method=args.method,
-        epochs=args.epochs, width=args.width, hparams=hparams_from_args(args),
+        epochs=args.epochs, width=args.width, hparams=hparams_from_args(args), k=args.k,
     )
     if args.trials < 1 or args.batch < 0:
         raise ConfigError("--trials must be >= 1 and --batch >= 0")
@@ -52,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     size = args.batch or len(seeds)
     batches = [seeds[i : i + size] for i in range(0, len(seeds), size)]
     records = []
-    bar = tqdm(total=len(batches) * 2 * args.epochs, unit="epoch", disable=args.quiet, file=sys.stderr,
-               desc="trials")
+    bar = tqdm(total=len(batches) * METHODS[spec.method].passes * args.epochs, unit="epoch", disable=args.quiet,
+               file=sys.stderr, desc="trials")
     for batch in batches:
         bar.set_postfix_str(f"seeds {batch[0]}..{batch[-1]}")
         results = run_trials(spec, batch, device, progress=lambda phase, done, total: bar.update(1))
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def print_table(records: list[dict]) -> None:
     from bohb_das.results import trial_summary
     from bohb_das.search_spaces import Genotype
+    from bohb_das.trial import METHODS
 
     print(f"{'seed':>5}  {'status':<6}  {'one-shot':>8}  {'arch':>7}  {'sec':>6}  genotype")
     for r in records:
@@ -91,4 +94,7 @@ def print_table(records: list[dict]) -> None:
     print(f"\nPSNR over {len(records)} trials (back-projection floor {records[0]['backprojection_psnr']:.2f} dB):")
     for key, label in (("one_shot_psnr", "one-shot"), ("arch_psnr", "architecture")):
         s = summary[key]
+        if key == "one_shot_psnr" and not METHODS[records[0]["spec"]["method"]].one_shot:
+            print(f"  {label:<13} not defined for {records[0]['spec']['method']} (no supernet)")
+            continue
         print(f"  {label:<13} max {s['max']:6.2f}  mean {s['mean']:6.2f}  median {s['median']:6.2f}  failed {s['failed']}")

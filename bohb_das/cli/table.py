@@ -1,0 +1,138 @@
+"""``bohb-das table``: the paper's statistics and transfer tables, from cached, loaded or new trials."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from bohb_das.cli.common import add_run_arguments
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """The trials behind a table or plot: a grid to run (through the cache) or JSON-lines files."""
+    group = parser.add_argument_group("trials (run through the cache unless --from is given)")
+    group.add_argument("--from", dest="sources", nargs="+", type=Path, metavar="FILE",
+                       help="read trial records from these JSON-lines files (bohb-das trial --output/--json) instead")
+    group.add_argument("--hparams", nargs="+", default=["H1"], metavar="H",
+                       help="hyperparameter sets: preset names, YAML files or BOHB run directories (their incumbent) "
+                       "(default: H1)")
+    group.add_argument("--formations", nargs="+", default=["blur", "downsampling"], help="(default: blur downsampling)")
+    group.add_argument("--ops", nargs="+", default=["good", "all"], help="operation sets (default: good all)")
+    group.add_argument("--space", nargs="+", default=["sequential"], help="search spaces (default: sequential)")
+    group.add_argument("--methods", nargs="+", default=["das"],
+                       help="das, das_single, gd_only, nets_only, random, random_search (default: das)")
+    group.add_argument("--trials", type=int, default=75, help="trials (seeds) per cell (default: 75, the paper's)")
+    group.add_argument("--epochs", type=int, default=50, help="search epochs; retraining uses as many (default: 50)")
+    group.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")
+    group.add_argument("--k", default="5", help="random_search: architectures per trial, or 'auto' to match the "
+                       "measured time of one DAS run (default: 5, the paper's)")
+    group.add_argument("--batch", type=int, default=0, help="trials per batched model; 0 = all of a cell at once")
+    group.add_argument("--cache", type=Path, help="trial cache directory (default: $XDG_CACHE_HOME/bohb-das, "
+                       "i.e. ~/.cache/bohb-das)")
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(parser)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "table",
+        help="statistics and transfer tables (paper Tables 1-4) as Markdown, CSV or LaTeX",
+        description="Runs (or reuses from the cache, or reads with --from) the trials of every combination of "
+        "hyperparameter set, formation, operation set, space and method, and prints max / mean / median PSNR "
+        "per formation: methods as rows is Table 1/2, hyperparameter sets as rows the transfer Table 3/4. "
+        "--layout stats adds correlations (Pearson, Spearman, bootstrap CI), failures, seconds and the "
+        "random-search steps needed to beat the DAS median.",
+    )
+    add_grid_arguments(parser)
+    parser.add_argument("--layout", choices=("paper", "stats"), default="paper", help="(default: paper)")
+    parser.add_argument("--target", choices=("arch", "one-shot"), default="arch",
+                        help="the PSNR of the paper layout (default: arch, the architecture PSNR)")
+    parser.add_argument("--format", choices=("markdown", "csv", "latex"), default="markdown", help="(default: markdown)")
+    parser.add_argument("--output", type=Path, help="write the table to this file instead of stdout")
+    parser.set_defaults(handler=run)
+
+
+def resolve_hparams(text: str) -> tuple[str, Any]:
+    """(label, HParams) of a preset name, a YAML file or a BOHB run directory's incumbent."""
+    from bohb_das.errors import ConfigError
+    from bohb_das.hparams import HParams, load_preset
+
+    path = Path(text)
+    if path.is_dir():
+        from bohb_das.bohb.query import query  # hpbandster stays out of the science modules
+
+        incumbent = query(path, top=0)["incumbent"]
+        if incumbent is None or incumbent["config"] is None:
+            raise ConfigError(f"{path}: no incumbent yet (no finished result on the largest budget)")
+        return path.resolve().name, HParams.from_mapping(incumbent["config"])
+    return (path.stem if path.suffix in (".yaml", ".yml") else text), load_preset(text)
+
+
+def records_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The labelled trial records the arguments name: read from --from files, else run or cached."""
+    if args.sources:
+        from bohb_das.results import load_trials
+
+        return load_trials(args.sources)
+    from tqdm import tqdm
+
+    from bohb_das.cache import TrialCache
+    from bohb_das.errors import ConfigError
+    from bohb_das.tables import Grid, collect
+    from bohb_das.trial import resolve_device
+
+    if args.k != "auto" and not args.k.isdigit():
+        raise ConfigError(f"--k must be a positive integer or 'auto', got {args.k!r}")
+    grid = Grid(
+        hparams=[resolve_hparams(h) for h in args.hparams], formations=args.formations, ops=args.ops,
+        spaces=args.space, methods=args.methods, trials=args.trials, epochs=args.epochs, width=args.width,
+        seed=args.seed, k=args.k if args.k == "auto" else int(args.k),
+    )
+    if args.batch < 0:
+        raise ConfigError("--batch must be >= 0")
+    device = str(resolve_device(args.device))
+    bar = tqdm(total=grid.epochs_to_run(), unit="epoch", disable=args.quiet, file=sys.stderr, desc="trials")
+    records = collect(grid, TrialCache(args.cache), device, batch=args.batch,
+                      progress=lambda phase, done, total: bar.update(1))
+    bar.close()
+    return records
+
+
+def caption(records: list[dict[str, Any]], what: str) -> str:
+    """What the numbers are, trials per cell, budget, and the back-projection floors."""
+    specs = {(r["spec"]["epochs"], r["spec"]["width"]) for r in records}
+    floors = {r["formation"]: r.get("backprojection_psnr") for r in records}
+    budget = ", ".join(f"{e} epochs, width {w}" for e, w in sorted(specs))
+    counts = {}
+    for r in records:
+        key = (r["method"], r["hparams_name"], r["formation"], r["ops"], r["space"])
+        counts[key] = counts.get(key, 0) + 1
+    trials = "/".join(str(n) for n in sorted(set(counts.values())))
+    floor = ", ".join(f"{f} {v:.2f} dB" for f, v in floors.items() if v is not None)
+    return f"{what} over {trials} trials per cell ({budget}); back-projection floor: {floor}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from bohb_das.tables import paper_table, render, stats_table
+
+    records = records_from_args(args)
+    if args.layout == "paper":
+        table = paper_table(records, args.target, seed=args.seed)
+    else:
+        table = stats_table(records, seed=args.seed)
+    text = render(table, args.format)
+    if args.format == "markdown":
+        what = ("statistics (PSNR in dB, correlation of one-shot vs architecture PSNR with 95% bootstrap CI)"
+                if args.layout == "stats" else f"{'architecture' if args.target == 'arch' else 'one-shot'} validation PSNR (dB)")
+        text += f"\n{caption(records, what)}\n"
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    failed = sum(r["status"] != "ok" for r in records)
+    if failed:
+        print(f"bohb-das: note: {failed} of {len(records)} trials failed (counted in --layout stats)", file=sys.stderr)
+    return 0

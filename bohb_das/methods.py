@@ -1,0 +1,255 @@
+"""The methods a trial can run (SPEC 5, paper 5.2): DAS, DAS-single and the baselines.
+
+Every method maps a batch of trials (one ``Problem``, one seed per trial) to an ``Outcome``: the
+architecture each trial ends with and its two PSNRs. All of them end in ``retrain``: the chosen
+genotypes trained from scratch with the spec's weight hyperparameters, batched over trials with
+one-hot mixing weights (the genotypes may differ per trial). Every random choice comes from the
+trial's own seeded streams, so a trial's result does not depend on its batch.
+
+Baselines have no supernet, so their one-shot PSNR is NaN ("not defined"), never a copy of the
+architecture PSNR: a copy would put them on the diagonal of every one-shot/architecture scatter
+plot and inflate the correlations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import torch
+
+from bohb_das.operations import get_op_set
+from bohb_das.rng import TrialStreams, derive_seed
+from bohb_das.search import das_search
+from bohb_das.search_spaces import Genotype, SearchSpace, get_space
+from bohb_das.training import Failures, Problem, Progress, build, evaluate, train
+
+if TYPE_CHECKING:
+    from bohb_das.trial import TrialSpec
+
+#: The single-operation networks that DAS-single pretrains and freezes inside its supernet.
+PRETRAINED_OPS = ("learnable_gd", "net")
+#: The paper's random-search budget: 5 random architectures match one DAS run's time (paper 5.2).
+DEFAULT_RANDOM_SEARCH_K = 5
+
+
+@dataclass
+class Outcome:
+    """Per trial: the final genotype (None once failed), alphas ([] without a supernet), the two
+    PSNRs (one-shot NaN without a supernet) and the failure reason (None when it ran through)."""
+
+    genotypes: list[Genotype | None]
+    alphas: list[list]
+    one_shot_psnr: list[float]
+    arch_psnr: list[float]
+    reasons: list[str | None]
+
+
+def train_genotypes(
+    space: type[SearchSpace],
+    op_names: Sequence[str],
+    genotypes: Sequence[Genotype],
+    problem: Problem,
+    spec: "TrialSpec",
+    progress: Progress | None = None,
+) -> tuple[SearchSpace, torch.Tensor, Failures]:
+    """Trains each genotype from scratch (one trial each, batched); returns the trained network,
+    its one-hot mixing weights and the failures."""
+    model = build(space, op_names, problem, spec.width, "retrain-init")
+    weights = model.one_hot(genotypes)
+    failures = Failures.none(problem.trials)
+    train(model, lambda: weights, problem, spec.hparams, spec.epochs, failures, "retrain", progress=progress)
+    return model, weights, failures
+
+
+def retrain(
+    space: type[SearchSpace],
+    op_names: Sequence[str],
+    genotypes: Sequence[Genotype],
+    problem: Problem,
+    spec: "TrialSpec",
+    progress: Progress | None = None,
+) -> tuple[list[float], list[str | None]]:
+    """Each genotype's architecture validation PSNR after training from scratch, and its failure
+    reason (None when it trained)."""
+    model, weights, failures = train_genotypes(space, op_names, genotypes, problem, spec, progress)
+    psnrs = evaluate(model, weights, problem.derived("eval-arch")).cpu().tolist()
+    return psnrs, failures.reasons
+
+
+def _finish(
+    spec: "TrialSpec",
+    problem: Problem,
+    genotypes: Sequence[Genotype],
+    failures: Failures,
+    progress: Progress | None,
+    alphas: list[list] | None = None,
+    one_shot: Sequence[float] | None = None,
+) -> Outcome:
+    """Retrains the genotypes of the trials that have not failed (on the trials' "retrain-data"
+    streams, whatever the method) and assembles the outcome."""
+    trials = problem.trials
+    arch = [math.nan] * trials
+    alive = [t for t, reason in enumerate(failures.reasons) if reason is None]
+    if alive:
+        psnrs, reasons = retrain(
+            get_space(spec.space), get_op_set(spec.ops), [genotypes[t] for t in alive],
+            problem.derived("retrain-data", [problem.seeds[t] for t in alive]), spec, progress,
+        )
+        for t, value, reason in zip(alive, psnrs, reasons):
+            arch[t], failures.reasons[t] = value, reason
+    return Outcome(
+        genotypes=[g if r is None else None for g, r in zip(genotypes, failures.reasons)],
+        alphas=alphas if alphas is not None else [[] for _ in range(trials)],
+        one_shot_psnr=list(one_shot) if one_shot is not None else [math.nan] * trials,
+        arch_psnr=arch,
+        reasons=failures.reasons,
+    )
+
+
+def run_das(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+    """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch."""
+    failures = Failures.none(problem.trials)
+    found = das_search(get_space(spec.space), get_op_set(spec.ops), problem, spec.hparams, spec.epochs,
+                       spec.width, failures, progress)
+    return _finish(spec, problem, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
+                   found.one_shot_psnr.cpu().tolist())
+
+
+def uniform_genotype(space: type[SearchSpace], op: str) -> Genotype:
+    """Every edge of ``space`` runs ``op``."""
+    return Genotype(space.name, (op,) * len(space.edges))
+
+
+def fixed(op: str) -> Callable[["TrialSpec", Problem, Progress | None], Outcome]:
+    """The baseline that trains the all-``op`` architecture (no search)."""
+
+    def run(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+        genotype = uniform_genotype(get_space(spec.space), op)
+        return _finish(spec, problem, [genotype] * problem.trials, Failures.none(problem.trials), progress)
+
+    return run
+
+
+def transplant(target: SearchSpace, sources: dict[str, SearchSpace]) -> None:
+    """Copies, edge by edge, each operation's weights from the network in ``sources`` that was
+    trained with that operation everywhere; the parameters outside the mixed operations (residual
+    scale, cell merges) become the mean of the sources'. Operations without a source keep theirs."""
+    with torch.no_grad():
+        for e, mixed in enumerate(target.mixed):
+            for k, op in enumerate(mixed.op_names):
+                if op not in sources:
+                    continue
+                src = sources[op].mixed[e]
+                if k in mixed.net_ops:  # the op's network: its channel block of the fused layers
+                    j = mixed.net_ops.index(k)
+                    channels = slice(j * mixed.width, (j + 1) * mixed.width)
+                    mixed.w1[:, :, channels] = src.w1[:, :, channels]
+                    mixed.w2[:, channels] = src.w2[:, channels]
+                    mixed.b2[:, j] = src.b2[:, j]
+                    for per_channel in ("gamma", "beta", "running_mean", "running_var"):
+                        getattr(mixed, per_channel)[:, channels] = getattr(src, per_channel)[:, channels]
+                if k in mixed.step_ops:
+                    j = mixed.step_ops.index(k)
+                    mixed.rho[:, j] = src.rho[:, j]
+        shared = [name for name, _ in target.named_parameters() if not name.startswith("mixed.")]
+        for name in shared:
+            values = [dict(source.named_parameters())[name] for source in sources.values()]
+            dict(target.named_parameters())[name].copy_(torch.stack(values).mean(0))
+
+
+def run_das_single(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+    """DAS-single (paper Appendix A): the learnable-GD-only and nets-only networks are trained first
+    (exactly the ``gd_only`` / ``nets_only`` baselines of the same seed), their weights frozen into
+    the supernet layer by layer, and only alpha is searched; the argmax is then retrained."""
+    space, op_names = get_space(spec.space), get_op_set(spec.ops)
+    failures = Failures.none(problem.trials)
+    pretrained = {}
+    for op in PRETRAINED_OPS:
+        model, _, pre_failures = train_genotypes(
+            space, op_names, [uniform_genotype(space, op)] * problem.trials,
+            problem.derived("retrain-data"), spec, progress,
+        )
+        pretrained[op] = model
+        for t, reason in enumerate(pre_failures.reasons):
+            if reason is not None and failures.reasons[t] is None:
+                failures.reasons[t] = f"pretraining {op}: {reason}"
+    supernet = build(space, op_names, problem, spec.width, "search-init")
+    transplant(supernet, pretrained)
+    supernet.requires_grad_(False)
+    found = das_search(space, op_names, problem, spec.hparams, spec.epochs, spec.width, failures, progress,
+                       model=supernet, train_weights=False)
+    return _finish(spec, problem, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
+                   found.one_shot_psnr.cpu().tolist())
+
+
+def random_genotypes(space: type[SearchSpace], op_names: Sequence[str], seeds: Sequence[int]) -> list[Genotype]:
+    """One uniformly random genotype per seed, from that seed's own stream: every edge an independent
+    uniform pick among the candidates (``zero``, a dropped edge, included where the space has it)."""
+    candidates = tuple(op_names) + (("zero",) if space.uses_zero else ())
+    genotypes = []
+    for generator in TrialStreams(seeds, "random-genotype").generators:
+        picks = torch.randint(len(candidates), (len(space.edges),), generator=generator).tolist()
+        genotypes.append(Genotype(space.name, tuple(None if candidates[k] == "zero" else candidates[k] for k in picks)))
+    return genotypes
+
+
+def run_random(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+    """A uniformly random architecture per trial, trained from scratch."""
+    genotypes = random_genotypes(get_space(spec.space), get_op_set(spec.ops), problem.seeds)
+    return _finish(spec, problem, genotypes, Failures.none(problem.trials), progress)
+
+
+def candidate_seed(seed: int, index: int) -> int:
+    """The seed of a random-search trial's ``index``-th candidate (31 bits, distinct w.h.p.)."""
+    return derive_seed(seed, f"random-search/{index}") & 0x7FFF_FFFF
+
+
+def run_random_search(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+    """Best of ``spec.k`` random architectures per trial: ``random`` on k candidate seeds derived
+    from the trial's seed, all T*k trained in one batch, the best architecture PSNR kept. A failed
+    candidate counts as a spent step; the trial fails only when all k did."""
+    k = spec.k or DEFAULT_RANDOM_SEARCH_K
+    candidates = run_random(
+        spec, problem.derived("search-data", [candidate_seed(s, i) for s in problem.seeds for i in range(k)]),
+        progress,
+    )
+    outcome = Outcome([], [], [], [], [])
+    for t in range(problem.trials):
+        rows = range(t * k, (t + 1) * k)
+        finite = [i for i in rows if candidates.reasons[i] is None and math.isfinite(candidates.arch_psnr[i])]
+        best = max(finite, key=lambda i: candidates.arch_psnr[i]) if finite else None
+        outcome.genotypes.append(None if best is None else candidates.genotypes[best])
+        outcome.alphas.append([])
+        outcome.one_shot_psnr.append(math.nan)
+        outcome.arch_psnr.append(math.nan if best is None else candidates.arch_psnr[best])
+        outcome.reasons.append(None if best is not None else f"all {k} candidates failed ({candidates.reasons[t * k]})")
+    return outcome
+
+
+@dataclass(frozen=True)
+class Method:
+    """``run`` one batch; ``one_shot``: it has a supernet, hence a one-shot PSNR; ``passes``: how
+    many times ``epochs`` it reports progress for (progress bars)."""
+
+    run: Callable[["TrialSpec", Problem, Progress | None], Outcome]
+    one_shot: bool
+    passes: int
+
+
+METHODS: dict[str, Method] = {
+    "das": Method(run_das, one_shot=True, passes=2),
+    "das_single": Method(run_das_single, one_shot=True, passes=4),
+    "gd_only": Method(fixed("learnable_gd"), one_shot=False, passes=1),
+    "nets_only": Method(fixed("net"), one_shot=False, passes=1),
+    "random": Method(run_random, one_shot=False, passes=1),
+    "random_search": Method(run_random_search, one_shot=False, passes=1),
+}
+
+
+def matched_k(das_seconds: float, random_seconds: float) -> int:
+    """The random-search budget k whose time matches one DAS run (paper 5.2: 2:39 / 0:35 -> 5)."""
+    if not (math.isfinite(das_seconds) and math.isfinite(random_seconds) and random_seconds > 0):
+        return DEFAULT_RANDOM_SEARCH_K
+    return max(1, round(das_seconds / random_seconds))

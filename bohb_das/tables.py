@@ -1,0 +1,155 @@
+"""The paper's tables: running (or loading) a grid of trials and laying their statistics out.
+
+Layout ``paper``: one row per (space, ops, method, hyperparameter set) -- the axes that vary are
+shown -- and max / mean / median of a PSNR per formation, plus the mean seconds per trial. With one
+hyperparameter set and several methods that is Table 1/2; with one method and several
+hyperparameter sets it is the transfer table, Table 3/4. Layout ``stats``: one row per group with
+every statistic of ``bohb_das.results.group_statistics`` (correlations, failures, random-search steps).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+
+from bohb_das.cache import TrialCache
+from bohb_das.errors import ConfigError
+from bohb_das.hparams import HParams
+from bohb_das.methods import matched_k
+from bohb_das.results import group_statistics, label
+from bohb_das.training import Progress
+from bohb_das.trial import METHODS, TrialSpec
+
+FORMATS = ("markdown", "csv", "latex")
+TARGETS = {"arch": "arch", "one-shot": "one_shot"}
+STATS = ("max", "mean", "median")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The trials of a table: every combination of the axes, ``trials`` seeds from ``seed`` each.
+    ``k``: random_search's architectures per trial, or ``"auto"``: matched to the measured time of
+    DAS vs one random architecture in the same cell of the grid (paper 5.2)."""
+
+    hparams: Sequence[tuple[str, HParams]]
+    formations: Sequence[str]
+    ops: Sequence[str]
+    spaces: Sequence[str]
+    methods: Sequence[str]
+    trials: int
+    epochs: int
+    width: int
+    seed: int = 0
+    k: int | str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
+            raise ConfigError(f"trials must be a positive integer, got {self.trials!r}")
+        if self.k is not None and self.k != "auto" and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
+            raise ConfigError(f"k must be a positive integer or 'auto', got {self.k!r}")
+        for method in self.methods:
+            if method not in METHODS:
+                raise ConfigError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
+        for formation in self.formations:  # validates every axis before anything runs
+            for ops in self.ops:
+                for space in self.spaces:
+                    self.spec("das", HParams(), formation, ops, space)
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.trials))
+
+    def spec(self, method: str, hparams: HParams, formation: str, ops: str, space: str, k: int | None = None) -> TrialSpec:
+        return TrialSpec(formation=formation, ops=ops, space=space, method=method, epochs=self.epochs,
+                         width=self.width, hparams=hparams, k=k if method == "random_search" else None)
+
+    def cells(self) -> list[tuple[str, HParams, str, str, str]]:
+        return [(name, hp, formation, ops, space) for name, hp in self.hparams for formation in self.formations
+                for ops in self.ops for space in self.spaces]
+
+    def epochs_to_run(self) -> int:
+        """Progress units of the whole grid (an upper bound: cached trials take none)."""
+        methods = set(self.methods) | ({"das", "random"} if self.k == "auto" and "random_search" in self.methods else set())
+        return len(self.cells()) * self.epochs * sum(METHODS[m].passes for m in methods)
+
+
+def collect(
+    grid: Grid,
+    cache: TrialCache,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    batch: int = 0,
+    progress: Progress | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """The labelled records of every trial of the grid, from the cache or by running them."""
+    records = []
+    for name, hp, formation, ops, space in grid.cells():
+        def run(method: str, k: int | None = None) -> list[dict[str, Any]]:
+            spec = grid.spec(method, hp, formation, ops, space, k)
+            return [label(r, name) for r in cache.run(spec, grid.seeds, device, dtype, batch, progress, on_batch)]
+
+        for method in grid.methods:
+            k = grid.k if isinstance(grid.k, int) else None
+            if method == "random_search" and grid.k == "auto":
+                seconds = [sum(r["seconds"] for r in run(m)) / grid.trials for m in ("das", "random")]
+                k = matched_k(*seconds)
+            records += run(method, k)
+    return records
+
+
+def paper_table(records: Sequence[dict[str, Any]], target: str = "arch", seed: int = 0) -> pd.DataFrame:
+    """Rows: (space, ops, method, hparams) -- only the axes that vary, method always; columns:
+    (formation, max / mean / median) of the target PSNR, then the mean seconds per trial."""
+    if target not in TARGETS:
+        raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    rows = group_statistics(records, seed)
+    axes = [axis for axis in ("space", "ops", "method", "hparams_name") if axis == "method" or len({r[axis] for r in rows}) > 1]
+    formations = list(dict.fromkeys(r["formation"] for r in rows))
+    table: dict[tuple, dict[tuple[str, str], float]] = {}
+    seconds: dict[tuple, list[float]] = {}
+    for row in rows:
+        index = tuple(row[axis] for axis in axes)
+        cells = table.setdefault(index, {})
+        for stat in STATS:
+            cells[(row["formation"], stat)] = row[f"{TARGETS[target]}_{stat}"]
+        seconds.setdefault(index, []).append(row["seconds"])
+    columns = pd.MultiIndex.from_tuples([(f, s) for f in formations for s in STATS] + [("", "sec")])
+    data = [[cells.get(c, math.nan) for c in columns[:-1]] + [sum(seconds[i]) / len(seconds[i])] for i, cells in table.items()]
+    names = [{"hparams_name": "hparams"}.get(a, a) for a in axes]
+    if len(axes) == 1:
+        index = pd.Index([key[0] for key in table], name=names[0])
+    else:
+        index = pd.MultiIndex.from_tuples(list(table), names=names)
+    return pd.DataFrame(data, index=index, columns=columns)
+
+
+def stats_table(records: Sequence[dict[str, Any]], seed: int = 0) -> pd.DataFrame:
+    """Every statistic, one row per group."""
+    return pd.DataFrame(group_statistics(records, seed)).rename(columns={"hparams_name": "hparams"})
+
+
+def render(table: pd.DataFrame, fmt: str = "markdown", digits: int = 2) -> str:
+    """Markdown (GitHub pipes), CSV or LaTeX (booktabs) text of a table."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "csv":
+        return table.to_csv(float_format=f"%.{digits + 2}f")
+    if fmt == "latex":
+        return table.to_latex(float_format=f"%.{digits}f", na_rep="--", multicolumn_format="c")
+    flat = table.reset_index() if table.index.names != [None] else table
+    header = [" ".join(str(part) for part in col if part) if isinstance(col, tuple) else str(col) for col in flat.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if flat[c].dtype.kind == "f" else "---" for c in flat.columns) + "|"]
+    for values in flat.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, digits) for v in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any, digits: int) -> str:
+    if isinstance(value, float):
+        return "--" if math.isnan(value) else ("inf" if math.isinf(value) else f"{value:.{digits}f}")
+    return str(value)
