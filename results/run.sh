@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Regenerates the reduced-scale reproduction in results/ (see results/README.md).
+#   results/run.sh                      # everything: Tables 1-4, Figures 3-4, transfer heatmap
+#   results/run.sh table1 table3 fig3   # only these
+# Scale from the environment (defaults: the documented reduced scale, < 2 h on 2 CPU cores):
+#   TRIALS=10 EPOCHS=15 WIDTH=16 K=3     paper scale on a GPU: TRIALS=75 EPOCHS=50 WIDTH=32 K=auto
+# Trials are cached in $CACHE (default results/trials, one JSON-lines file per trial spec): a re-run
+# reuses every finished trial, and an interrupted run loses only the batch in flight.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BD=${BOHB_DAS:-.venv/bin/bohb-das}
+TRIALS=${TRIALS:-10}; EPOCHS=${EPOCHS:-15}; WIDTH=${WIDTH:-16}; K=${K:-3}
+CACHE=${CACHE:-results/trials}; OUT=${OUT:-results}
+COMMON=(--trials "$TRIALS" --epochs "$EPOCHS" --width "$WIDTH" --k "$K" --seed 0 --device "${DEVICE:-auto}" --cache "$CACHE" --quiet)
+BOHB_SEQ=(bohb-one-shot-blur bohb-one-shot-ds bohb-blur)
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(table1 table3 fig3 fig4 transfer table2 table4)
+
+for target in "${targets[@]}"; do
+  echo "== $target ($(date +%T))" >&2
+  case $target in
+    table1)  # methods x formations, sequential space, H1 (paper Table 1)
+      $BD table "${COMMON[@]}" --hparams H1 --ops good --methods gd_only nets_only das random random_search --output "$OUT/table1_good.md"
+      $BD table "${COMMON[@]}" --hparams H1 --ops all --methods das random random_search --output "$OUT/table1_all.md"
+      $BD table "${COMMON[@]}" --hparams H1 --ops good all --methods das random --layout stats --output "$OUT/table1_stats.md" ;;
+    table3)  # transfer table: hyperparameter sets x formations x op sets, DAS (paper Table 3)
+      $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good --methods das --output "$OUT/table3_good.md"
+      $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops all --methods das --output "$OUT/table3_all.md"
+      $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good all --methods das --layout stats --output "$OUT/table3_stats.md" ;;
+    fig3)  # scatter of the Table 1 DAS trials (paper Figure 3)
+      $BD plot scatter "${COMMON[@]}" --hparams H1 --ops good all --methods das --output "$OUT/fig3_scatter.png" ;;
+    fig4)  # scatter of the Table 3 DAS trials with BOHB hyperparameters (paper Figure 4)
+      $BD plot scatter "${COMMON[@]}" --hparams "${BOHB_SEQ[@]}" --ops good all --methods das --output "$OUT/fig4_scatter.png" ;;
+    transfer)  # Table 3 as a heatmap of the median architecture PSNR
+      $BD plot transfer "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good all --methods das --output "$OUT/transfer.png" ;;
+    table2)  # Table 1 in the cell (non-sequential) space (paper Table 2)
+      $BD table "${COMMON[@]}" --space cell --hparams H1 --ops good --methods gd_only nets_only das random --output "$OUT/table2_good.md"
+      $BD table "${COMMON[@]}" --space cell --hparams H1 --ops all --methods das random --output "$OUT/table2_all.md" ;;
+    table4)  # transfer table in the cell space, blur only (paper Table 4)
+      $BD table "${COMMON[@]}" --space cell --formations blur --methods das --ops good all \
+        --hparams H1 H2 "${BOHB_SEQ[@]}" bohb-non-seq-one-shot-blur bohb-non-seq-blur --output "$OUT/table4.md" ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+  esac
+done
+echo "== done ($(date +%T))" >&2
