@@ -7,7 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
-from bohb_das.cli.common import add_problem_arguments, add_run_arguments, dumps
+from bohb_das.cli.common import add_problem_arguments, add_run_arguments
+from bohb_das.results import dumps
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from bohb_das.hparams import HParams
-from bohb_das.results import dumps, json_ready  # noqa: F401  (the subcommands' JSON output)
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:

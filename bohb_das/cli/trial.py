@@ -10,9 +10,9 @@ from bohb_das.cli.common import (
     add_hparam_arguments,
     add_problem_arguments,
     add_run_arguments,
-    dumps,
     hparams_from_args,
 )
+from bohb_das.results import dumps
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
