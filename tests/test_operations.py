@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from bohb_das import operations
+from bohb_das.kernels import load as load_kernel
 from bohb_das.errors import ConfigError
 from bohb_das.formations import get_formation
 from bohb_das.operations import OP_SETS, OPERATIONS, Context, MixedOp, get_op_set
@@ -40,7 +41,10 @@ def reference_net(op: MixedOp, j: int, trial: int, u: torch.Tensor) -> torch.Ten
     return conv2(torch.relu(bn(conv1(u[:, None]))))[:, 0]
 
 
-@pytest.mark.parametrize("fused", [True, False])
+needs_kernel = pytest.mark.skipif(load_kernel() is None, reason="the fused CPU kernel could not be built here")
+
+
+@pytest.mark.parametrize("fused", [pytest.param(True, marks=needs_kernel), False])
 def test_net_equals_conv_batchnorm_modules(fused, monkeypatch):
     if not fused:
         monkeypatch.setattr(operations, "fused_available", lambda device: False)
@@ -51,6 +55,7 @@ def test_net_equals_conv_batchnorm_modules(fused, monkeypatch):
         assert torch.allclose(out[trial], reference_net(op, 0, trial, u[trial]), atol=1e-10)
 
 
+@needs_kernel
 def test_fused_kernel_matches_plain_pytorch_with_gradients(monkeypatch):
     u = torch.randn(T, B, N, dtype=torch.float64, requires_grad=True)
     weights = torch.softmax(torch.randn(T, 4, dtype=torch.float64), -1)

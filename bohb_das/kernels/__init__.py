@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import sys
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +44,11 @@ def load() -> ModuleType | None:
     """The compiled extension, or None (with one warning) where it is disabled or cannot be built."""
     if os.environ.get("BOHB_DAS_KERNEL", "fused") == "torch":
         return None
+    # torch looks for ninja on PATH; pip installs it beside this interpreter, which an unactivated
+    # virtual environment does not put on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     try:
         from torch.utils.cpp_extension import load as build
 
