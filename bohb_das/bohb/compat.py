@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from bohb_das.results import json_ready
+
 #: Loss reported to BOHB for a failed or diverged evaluation: worse than any real -PSNR (a PSNR of
 #: -1000 dB would need a mean squared error of 1e100 times the signal peak), yet finite so that it is
 #: valid JSON and ranks last in BOHB's kernel density split.
@@ -106,14 +108,7 @@ def plain(value: Any) -> Any:
 
 def json_safe(value: Any) -> Any:
     """Like :func:`plain`, and non-finite floats become ``None`` (strict JSON has no NaN)."""
-    value = plain(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    return value
+    return json_ready(plain(value))
 
 
 def finite_loss(loss: Any) -> float:
