@@ -65,7 +65,7 @@ def _timed_steps(phase: str, seeds: Sequence[int], space: str, ops: str, width: 
     if phase == "search":
         alpha = nn.Parameter(torch.zeros(shape, device=device))
         arch_step = ArchitectureStep(model, alpha, problem.derived("bench-alpha"), hp, failures)
-        weights: Callable[[], torch.Tensor] = lambda: torch.softmax(alpha, -1).detach()
+        weights: Callable[[], torch.Tensor] = lambda: arch_step.mixing().detach()
     else:
         arch_step = None
         choice = TrialStreams(seeds, "bench-genotype").stack(lambda g: torch.randint(shape[2], shape[1:2], generator=g))

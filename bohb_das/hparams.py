@@ -1,6 +1,7 @@
-"""The eight DAS training hyperparameters of the paper's Table 7, and named presets.
+"""The eight DAS training hyperparameters of the paper's Table 7, the settings of the methods beyond
+the paper, and named presets.
 
-A preset is a YAML mapping of these eight fields. Presets ship as data in the top-level
+A preset is a YAML mapping of (a subset of) these fields; the rest keep their defaults. Presets ship as data in the top-level
 ``spaces/presets/`` folder under the paper's names (H1, H2, the BOHB incumbents); wherever a preset
 name is accepted, a path to a YAML file is accepted too. Every value is validated on construction so
 that a typo in a file ends in a one-line error naming the file and the field, not in a diverged run.
@@ -17,6 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from bohb_das.errors import ConfigError
+from bohb_das.relaxations import RELAXATIONS
 
 SCHEDULERS = ("none", "linear")
 OPTIMIZERS = ("adam", "gd")
@@ -28,7 +30,8 @@ PRESETS_DIR = SPACES_DIR / "presets"
 
 @dataclass(frozen=True)
 class HParams:
-    """Weights always use Adam; ``alpha_optimizer`` picks Adam or plain gradient descent for alpha."""
+    """Weights always use Adam; ``alpha_optimizer`` picks Adam or plain gradient descent for alpha.
+    ``relaxation`` and its settings apply to every searching method, ``zo_*`` to the ZARTS methods."""
 
     weight_lr: float = 1e-3
     weight_decay: float = 1e-8
@@ -38,6 +41,16 @@ class HParams:
     alpha_warmup: bool = True
     alpha_scheduler: str = "linear"
     alpha_optimizer: str = "gd"
+    # Beyond the paper (bohb_das.relaxations, bohb_das.zero_order): written out only where they
+    # differ from these defaults, so a paper trial's record (and cache key) does not mention them.
+    relaxation: str = "softmax"
+    gumbel_tau_max: float = 10.0
+    gumbel_tau_min: float = 0.1
+    sparsestmax_ramp: float = 1.0
+    zero_one_weight: float = 10.0
+    zo_samples: int = 4
+    zo_radius: float = 0.1
+    zo_inner_steps: int = 2
 
     def __post_init__(self) -> None:
         for name in ("weight_lr", "alpha_lr"):
@@ -50,6 +63,19 @@ class HParams:
         for name, allowed in (("alpha_scheduler", SCHEDULERS), ("alpha_optimizer", OPTIMIZERS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.relaxation not in RELAXATIONS:
+            raise ConfigError(f"relaxation must be one of {', '.join(RELAXATIONS)}, got {self.relaxation!r}")
+        for name in ("gumbel_tau_max", "gumbel_tau_min", "sparsestmax_ramp", "zo_radius"):
+            _check_float(name, getattr(self, name), positive=True)
+        _check_float("zero_one_weight", self.zero_one_weight, positive=False)
+        if self.gumbel_tau_min > self.gumbel_tau_max:
+            raise ConfigError(f"gumbel_tau_min must be <= gumbel_tau_max, got {self.gumbel_tau_min!r} > {self.gumbel_tau_max!r}")
+        if self.sparsestmax_ramp > 1:
+            raise ConfigError(f"sparsestmax_ramp is a fraction of the search in (0, 1], got {self.sparsestmax_ramp!r}")
+        for name, lowest in (("zo_samples", 1), ("zo_inner_steps", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ConfigError(f"{name} must be an integer >= {lowest}, got {value!r}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], defaults: "HParams | None" = None) -> "HParams":
@@ -63,25 +89,37 @@ class HParams:
         return cls(**base)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The Table-7 fields always, the others where they differ from their defaults."""
+        defaults = HParams.__dataclass_fields__
+        return {
+            name: value for name, value in asdict(self).items()
+            if name in TABLE7 or value != defaults[name].default
+        }
+
+
+#: The paper's eight hyperparameters (Table 7), in its order.
+TABLE7 = tuple(f.name for f in fields(HParams))[:8]
+
+
+FLOAT_FIELDS = frozenset(f.name for f in fields(HParams) if f.type == "float")
 
 
 def _normalize(name: str, value: Any) -> Any:
     """Plain Python values (YAML and ConfigSpace hand over numpy scalars and mixed case)."""
     if hasattr(value, "item"):
         value = value.item()
-    if name in ("alpha_scheduler", "alpha_optimizer") and isinstance(value, str):
+    if name in ("alpha_scheduler", "alpha_optimizer", "relaxation") and isinstance(value, str):
         value = value.lower()
         if name == "alpha_scheduler" and value == "null":
             value = "none"
     if name == "alpha_scheduler" and value is None:
         value = "none"
-    if isinstance(value, str) and name.endswith(("_lr", "_decay")):
+    if isinstance(value, str) and name in FLOAT_FIELDS:
         try:  # YAML 1.1 (PyYAML) reads 1e-8, without a dot, as a string
             value = float(value)
         except ValueError:
             pass
-    if isinstance(value, int) and not isinstance(value, bool) and name.endswith(("_lr", "_decay")):
+    if isinstance(value, int) and not isinstance(value, bool) and name in FLOAT_FIELDS:
         value = float(value)
     return value
 

@@ -1,4 +1,5 @@
-"""The methods a trial can run (SPEC 5, paper 5.2): DAS, DAS-single and the baselines.
+"""The methods a trial can run (SPEC 5, paper 5.2): DAS, DAS-single and the baselines, and beyond
+the paper DAS with other architecture updates: second-order DARTS and the three ZARTS updates.
 
 Every method maps a batch of trials (one ``Problem``, one seed per trial) to an ``Outcome``: the
 architecture each trial ends with and its two PSNRs. All of them end in ``retrain``: the chosen
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
@@ -108,11 +110,12 @@ def _finish(
     )
 
 
-def run_das(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
-    """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch."""
+def run_das(spec: "TrialSpec", problem: Problem, progress: Progress | None, update: str = "first_order") -> Outcome:
+    """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch; ``update``
+    is the architecture update (``bohb_das.search.UPDATES``: DARTS first or second order, ZARTS)."""
     failures = Failures.none(problem.trials)
     found = das_search(get_space(spec.space), get_op_set(spec.ops), problem, spec.hparams, spec.epochs,
-                       spec.width, failures, progress)
+                       spec.width, failures, progress, update=update)
     return _finish(spec, problem, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
                    found.one_shot_psnr.cpu().tolist())
 
@@ -241,6 +244,10 @@ class Method:
 METHODS: dict[str, Method] = {
     "das": Method(run_das, one_shot=True, passes=2),
     "das_single": Method(run_das_single, one_shot=True, passes=4),
+    "darts2": Method(partial(run_das, update="second_order"), one_shot=True, passes=2),
+    "zarts_rs": Method(partial(run_das, update="zarts_rs"), one_shot=True, passes=2),
+    "zarts_mgs": Method(partial(run_das, update="zarts_mgs"), one_shot=True, passes=2),
+    "zarts_gld": Method(partial(run_das, update="zarts_gld"), one_shot=True, passes=2),
     "gd_only": Method(fixed("learnable_gd"), one_shot=False, passes=1),
     "nets_only": Method(fixed("net"), one_shot=False, passes=1),
     "random": Method(run_random, one_shot=False, passes=1),

@@ -33,6 +33,14 @@ class TrialStreams:
     def __len__(self) -> int:
         return len(self.generators)
 
+    def state(self) -> list[torch.Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def set_state(self, states: Sequence[torch.Tensor]) -> None:
+        """Rewinds every generator to ``states`` (from :meth:`state`): replays the same draws."""
+        for generator, state in zip(self.generators, states):
+            generator.set_state(state)
+
     def stack(self, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
         return torch.stack([draw(g) for g in self.generators])
 

@@ -8,6 +8,7 @@ uses exactly the same code, batched over trials whose genotypes differ.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -85,6 +86,15 @@ class SearchSpace(nn.Module):
             Genotype(self.name, tuple(None if self.candidates[k] == "zero" else self.candidates[k] for k in row))
             for row in best
         ]
+
+    def replicate(self, copies: int) -> "SearchSpace":
+        """A new network of ``T * copies`` trials whose trial ``t * copies + c`` is a copy of trial t
+        (parameters and BatchNorm statistics); training it leaves this one untouched."""
+        clone = copy.deepcopy(self)
+        with torch.no_grad():
+            for tensor in [*clone.parameters(), *clone.buffers()]:
+                tensor.data = tensor.data.repeat_interleave(copies, 0)
+        return clone
 
     def one_hot(self, genotypes: Sequence[Genotype]) -> torch.Tensor:
         """(T, edges, candidates) weights that make this supernet compute the given architectures."""

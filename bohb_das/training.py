@@ -71,9 +71,20 @@ class Problem:
         return Problem(self.formation, seeds, stream, self.normal.device, self.dtype, self.roll_shift)
 
 
-def trial_losses(model: SearchSpace, weights: torch.Tensor, x: torch.Tensor, ctx: Context) -> torch.Tensor:
-    """(T,) mean squared error of each trial."""
-    return ((model(ctx.u0, weights, ctx) - x) ** 2).mean((1, 2))
+def trial_losses(
+    model: SearchSpace,
+    weights: torch.Tensor,
+    x: torch.Tensor,
+    ctx: Context,
+    parameters: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """(T,) mean squared error of each trial; ``parameters`` (name -> tensor) stand in for the model's
+    own, as in an unrolled step."""
+    if parameters is None:
+        out = model(ctx.u0, weights, ctx)
+    else:
+        out = torch.func.functional_call(model, parameters, (ctx.u0, weights, ctx))
+    return ((out - x) ** 2).mean((1, 2))
 
 
 @dataclass

@@ -73,7 +73,7 @@ class TrialSpec:
         return cls(**{**values, "hparams": HParams.from_mapping(values["hparams"])})
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "hparams": self.hparams.to_dict()}
 
 
 @dataclass

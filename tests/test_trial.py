@@ -100,3 +100,45 @@ def test_result_records_everything_a_table_needs():
     assert record["spec"]["hparams"]["alpha_lr"] == 0.05
     assert math.isfinite(record["backprojection_psnr"]) and record["seconds"] > 0
     json.dumps(record)
+
+
+@pytest.mark.parametrize("method, relaxation", [("darts2", "softmax"), ("zarts_rs", "gumbel"), ("das", "sparsestmax")])
+def test_methods_beyond_the_paper_are_batched_like_das(method, relaxation):
+    """The noise op, Gumbel samples, zero-order directions and candidate copies all come from the
+    trial's own streams, so a trial's result does not depend on its batch here either."""
+    hp = HParams(alpha_warmup=False, alpha_optimizer="adam", alpha_lr=0.05, relaxation=relaxation, zo_samples=2)
+    spec = TrialSpec(ops="all", method=method, epochs=1, width=3, hparams=hp)
+    batched = run_trials(spec, [5, 6], dtype=torch.float64)
+    (alone,) = run_trials(spec, [6], dtype=torch.float64)
+    assert batched[1].status == alone.status == "ok"
+    assert batched[1].one_shot_psnr == pytest.approx(alone.one_shot_psnr, abs=1e-8)
+    assert batched[1].arch_psnr == pytest.approx(alone.arch_psnr, abs=1e-8)
+    assert torch.allclose(torch.tensor(batched[1].alphas), torch.tensor(alone.alphas), atol=1e-10)
+
+
+@pytest.mark.parametrize("relaxation", ["softmax", "sparsemax", "sparsestmax", "sigmoid", "gumbel"])
+@pytest.mark.parametrize("space", ["sequential", "cell"])
+def test_trial_cli_runs_every_relaxation_on_both_spaces(relaxation, space, capsys):
+    from bohb_das.cli import main
+
+    code = main(["trial", "--relaxation", relaxation, "--space", space, "--trials", "2", "--epochs", "1",
+                 "--width", "3", "--alpha-optimizer", "adam", "--alpha-lr", "0.05", "--no-alpha-warmup",
+                 "--json", "--quiet", "--device", "cpu"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and len(records) == 2
+    for r in records:
+        assert r["status"] == "ok" and math.isfinite(r["arch_psnr"]) and math.isfinite(r["one_shot_psnr"])
+        assert r["spec"]["hparams"].get("relaxation", "softmax") == relaxation
+        assert r["genotype"]["space"] == space
+
+
+def test_paper_trials_keep_their_records_and_cache_keys():
+    """Settings beyond the paper are left out of a record where they are at their defaults."""
+    record = TrialSpec(**FAST).to_dict()
+    assert set(record["hparams"]) == set(HParams.__dataclass_fields__) - {
+        "relaxation", "gumbel_tau_max", "gumbel_tau_min", "sparsestmax_ramp", "zero_one_weight",
+        "zo_samples", "zo_radius", "zo_inner_steps",
+    }
+    assert TrialSpec.from_dict(record) == TrialSpec(**FAST)
+    gumbel = TrialSpec(**{**FAST, "hparams": HParams(relaxation="gumbel")})
+    assert gumbel.to_dict()["hparams"]["relaxation"] == "gumbel" and TrialSpec.from_dict(gumbel.to_dict()) == gumbel

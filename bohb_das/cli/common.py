@@ -34,6 +34,16 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--alpha-warmup", action=argparse.BooleanOptionalAction)
     group.add_argument("--alpha-scheduler", help="none or linear")
     group.add_argument("--alpha-optimizer", help="adam or gd")
+    beyond = parser.add_argument_group("beyond the paper (relaxations: any method; zo_*: the zarts_* methods)")
+    beyond.add_argument("--relaxation", help="softmax (default), sparsemax, sparsestmax, sigmoid or gumbel")
+    beyond.add_argument("--gumbel-tau-max", type=float, help="gumbel: temperature at the start (default: 10)")
+    beyond.add_argument("--gumbel-tau-min", type=float, help="gumbel: temperature at the end (default: 0.1)")
+    beyond.add_argument("--sparsestmax-ramp", type=float,
+                        help="sparsestmax: fraction of the search until the radius is one-hot (default: 1)")
+    beyond.add_argument("--zero-one-weight", type=float, help="sigmoid: weight of the zero-one loss (default: 10)")
+    beyond.add_argument("--zo-samples", type=int, help="ZARTS: directions (rs), samples (mgs), radii (gld) (default: 4)")
+    beyond.add_argument("--zo-radius", type=float, help="ZARTS: perturbation scale mu (default: 0.1)")
+    beyond.add_argument("--zo-inner-steps", type=int, help="ZARTS: weight steps per candidate copy (default: 2)")
 
 
 def hparams_from_args(args: argparse.Namespace) -> HParams:
