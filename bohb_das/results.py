@@ -116,11 +116,20 @@ def hparams_label(hparams: Mapping[str, Any]) -> str:
     return f"custom-{digest}"
 
 
+def method_variant(spec: Mapping[str, Any]) -> str:
+    """A table row's method: ``method``, or ``method:relaxation`` where the relaxation is not softmax."""
+    relaxation = spec.get("hparams", {}).get("relaxation", "softmax")
+    return spec["method"] if relaxation == "softmax" else f"{spec['method']}:{relaxation}"
+
+
 def label(record: dict[str, Any], hparams_name: str | None = None) -> dict[str, Any]:
-    """The record with the flat grouping fields added (``hparams_name`` given or looked up)."""
+    """The record with the flat grouping fields added (``hparams_name`` given or looked up; the
+    relaxation shows in ``method``, not in the hyperparameter set's name)."""
     spec = record["spec"]
-    name = hparams_name or record.get("hparams_name") or hparams_label(spec.get("hparams", {}))
-    return {**record, "hparams_name": name, **{key: spec.get(key) for key in ("method", "formation", "ops", "space")}}
+    hparams = {k: v for k, v in spec.get("hparams", {}).items() if k != "relaxation"}
+    name = hparams_name or record.get("hparams_name") or hparams_label(hparams)
+    return {**record, "hparams_name": name, "method": method_variant(spec),
+            **{key: spec.get(key) for key in ("formation", "ops", "space")}}
 
 
 # --- statistics ----------------------------------------------------------------------------------

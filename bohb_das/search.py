@@ -73,7 +73,7 @@ class ArchitectureStep:
     def mixing(self, alpha: torch.Tensor | None = None, noise: TrialStreams | None = None) -> torch.Tensor:
         """The relaxed mixing weights of ``alpha`` (default: this search's) at the current progress,
         with the relaxation's noise drawn from ``noise`` (default: this search's streams)."""
-        return self.relaxation(self.alpha if alpha is None else alpha, self.progress, noise or self.noise)
+        return self.relaxation(self.alpha if alpha is None else alpha, self.progress, self.noise if noise is None else noise)
 
     def replicas(self, copies: int) -> tuple[Problem, TrialStreams]:
         """Training data and relaxation noise for ``copies`` copies of every trial (trial-major, as

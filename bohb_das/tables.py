@@ -3,14 +3,19 @@
 Layout ``paper``: one row per (space, ops, method, hyperparameter set) -- the axes that vary are
 shown -- and max / mean / median of a PSNR per formation, plus the mean seconds per trial. With one
 hyperparameter set and several methods that is Table 1/2; with one method and several
-hyperparameter sets it is the transfer table, Table 3/4. Layout ``stats``: one row per group with
-every statistic of ``bohb_das.results.group_statistics`` (correlations, failures, random-search steps).
+hyperparameter sets it is the transfer table, Table 3/4. Layout ``compare`` (the methods beyond the
+paper): one row per method, and max / mean / median of a PSNR plus the one-shot vs architecture
+Pearson r per (formation, operation set). Layout ``stats``: one row per group with every statistic
+of ``bohb_das.results.group_statistics`` (correlations, failures, random-search steps).
+
+A method may be given as ``METHOD:RELAXATION`` (e.g. ``das:gumbel``): that method with the
+hyperparameter set's relaxation replaced; tables show it under that name.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -51,9 +56,12 @@ class Grid:
             raise ConfigError(f"trials must be a positive integer, got {self.trials!r}")
         if self.k is not None and self.k != "auto" and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
             raise ConfigError(f"k must be a positive integer or 'auto', got {self.k!r}")
-        for method in self.methods:
+        for variant in self.methods:
+            method, relaxation = split_variant(variant)
             if method not in METHODS:
                 raise ConfigError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
+            if relaxation is not None:
+                HParams(relaxation=relaxation)  # validates the name
         for formation in self.formations:  # validates every axis before anything runs
             for ops in self.ops:
                 for space in self.spaces:
@@ -63,7 +71,10 @@ class Grid:
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.trials))
 
-    def spec(self, method: str, hparams: HParams, formation: str, ops: str, space: str, k: int | None = None) -> TrialSpec:
+    def spec(self, variant: str, hparams: HParams, formation: str, ops: str, space: str, k: int | None = None) -> TrialSpec:
+        method, relaxation = split_variant(variant)
+        if relaxation is not None:
+            hparams = replace(hparams, relaxation=relaxation)
         return TrialSpec(formation=formation, ops=ops, space=space, method=method, epochs=self.epochs,
                          width=self.width, hparams=hparams, k=k if method == "random_search" else None)
 
@@ -74,7 +85,13 @@ class Grid:
     def epochs_to_run(self) -> int:
         """Progress units of the whole grid (an upper bound: cached trials take none)."""
         methods = set(self.methods) | ({"das", "random"} if self.k == "auto" and "random_search" in self.methods else set())
-        return len(self.cells()) * self.epochs * sum(METHODS[m].passes for m in methods)
+        return len(self.cells()) * self.epochs * sum(METHODS[split_variant(m)[0]].passes for m in methods)
+
+
+def split_variant(variant: str) -> tuple[str, str | None]:
+    """``"das:gumbel"`` -> ("das", "gumbel"); ``"das"`` -> ("das", None)."""
+    method, _, relaxation = variant.partition(":")
+    return method, relaxation or None
 
 
 def collect(
@@ -105,20 +122,33 @@ def collect(
 def paper_table(records: Sequence[dict[str, Any]], target: str = "arch", seed: int = 0) -> pd.DataFrame:
     """Rows: (space, ops, method, hparams) -- only the axes that vary, method always; columns:
     (formation, max / mean / median) of the target PSNR, then the mean seconds per trial."""
+    return _layout(records, target, ("formation",), STATS, seed)
+
+
+def comparison_table(records: Sequence[dict[str, Any]], target: str = "arch", seed: int = 0) -> pd.DataFrame:
+    """Rows: methods (and the other axes that vary); columns: ("formation ops", max / mean / median
+    of the target PSNR and the one-shot vs architecture Pearson r), then the mean seconds per trial."""
+    return _layout(records, target, ("formation", "ops"), STATS + ("r",), seed)
+
+
+def _layout(records: Sequence[dict[str, Any]], target: str, column_axes: tuple[str, ...], stats: tuple[str, ...],
+            seed: int) -> pd.DataFrame:
     if target not in TARGETS:
         raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     rows = group_statistics(records, seed)
-    axes = [axis for axis in ("space", "ops", "method", "hparams_name") if axis == "method" or len({r[axis] for r in rows}) > 1]
-    formations = list(dict.fromkeys(r["formation"] for r in rows))
+    axes = [axis for axis in ("space", "ops", "method", "hparams_name")
+            if axis not in column_axes and (axis == "method" or len({r[axis] for r in rows}) > 1)]
+    groups = list(dict.fromkeys(" ".join(r[a] for a in column_axes) for r in rows))
     table: dict[tuple, dict[tuple[str, str], float]] = {}
     seconds: dict[tuple, list[float]] = {}
     for row in rows:
         index = tuple(row[axis] for axis in axes)
         cells = table.setdefault(index, {})
-        for stat in STATS:
-            cells[(row["formation"], stat)] = row[f"{TARGETS[target]}_{stat}"]
+        group = " ".join(row[a] for a in column_axes)
+        for stat in stats:
+            cells[(group, stat)] = row["pearson"] if stat == "r" else row[f"{TARGETS[target]}_{stat}"]
         seconds.setdefault(index, []).append(row["seconds"])
-    columns = pd.MultiIndex.from_tuples([(f, s) for f in formations for s in STATS] + [("", "sec")])
+    columns = pd.MultiIndex.from_tuples([(g, s) for g in groups for s in stats] + [("", "sec")])
     data = [[cells.get(c, math.nan) for c in columns[:-1]] + [sum(seconds[i]) / len(seconds[i])] for i, cells in table.items()]
     names = [{"hparams_name": "hparams"}.get(a, a) for a in axes]
     if len(axes) == 1:

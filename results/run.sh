@@ -13,7 +13,8 @@ TRIALS=${TRIALS:-10}; EPOCHS=${EPOCHS:-15}; WIDTH=${WIDTH:-16}; K=${K:-3}
 CACHE=${CACHE:-results/trials}; OUT=${OUT:-results}
 COMMON=(--trials "$TRIALS" --epochs "$EPOCHS" --width "$WIDTH" --k "$K" --seed 0 --device "${DEVICE:-auto}" --cache "$CACHE" --quiet)
 BOHB_SEQ=(bohb-one-shot-blur bohb-one-shot-ds bohb-blur)
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(table1 table3 fig3 fig4 transfer table2 table4)
+BEYOND=(das darts2 zarts_rs zarts_mgs zarts_gld das:sparsemax das:sparsestmax das:sigmoid das:gumbel)
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(table1 table3 fig3 fig4 transfer table2 table4 compare)
 
 for target in "${targets[@]}"; do
   echo "== $target ($(date +%T))" >&2
@@ -38,6 +39,10 @@ for target in "${targets[@]}"; do
     table4)  # transfer table in the cell space, blur only (paper Table 4)
       $BD table "${COMMON[@]}" --space cell --formations blur --methods das --ops good all \
         --hparams H1 H2 "${BOHB_SEQ[@]}" bohb-non-seq-one-shot-blur bohb-non-seq-blur --output "$OUT/table4.md" ;;
+    compare)  # beyond the paper: architecture updates and relaxations, one table per target
+      $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout compare --output "$OUT/compare_arch.md"
+      $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout compare --target one-shot --output "$OUT/compare_one_shot.md"
+      $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout stats --output "$OUT/compare_stats.md" ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
 done

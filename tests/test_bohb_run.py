@@ -24,7 +24,7 @@ from hpbandster.core.result import logged_results_to_HBS_result
 from bohb_das.bohb import compat
 from bohb_das.bohb.master import optimize, run_master
 from bohb_das.bohb.nameserver import locate
-from bohb_das.bohb.query import export_incumbent, query
+from bohb_das.bohb.query import export_incumbent, format_report, query
 from bohb_das.bohb.rundir import CREDENTIALS, read_logs, read_manifest, write_credentials
 from bohb_das.bohb.study import Study
 from bohb_das.bohb.worker import summarize
@@ -132,12 +132,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def das_run(tmp_path_factory):
-    """The README job, scaled to width 8: 2 iterations on budgets 1..3 with 2 real DAS workers."""
+    """The README job, scaled to width 8: 2 iterations on budgets 1..3 with 2 real DAS workers, every
+    evaluation seed-robust over 3 seeds (``--seeds-per-eval 3``)."""
     run_dir = tmp_path_factory.mktemp("das") / "run"
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     events = []
-    study = Study(formation="blur", ops="all", target="final", iterations=2, min_budget=1, max_budget=3, width=8)
-    report = finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, progress=events.append, **FAST), 240))
+    study = Study(formation="blur", ops="all", target="final", iterations=2, min_budget=1, max_budget=3, width=8,
+                  repeats=3)
+    report = finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, progress=events.append, **FAST), 300))
     return run_dir, report, events
 
 
@@ -148,11 +150,15 @@ def test_end_to_end_with_two_real_das_workers(das_run):
     assert sorted({r[1] for r in results}) == [1.0, 3.0]
     infos = [r[3]["info"] for r in results]
     assert all(i["status"] == "ok" and i["genotype"] and i["arch_psnr"] > 0 and i["one_shot_psnr"] > 0 for i in infos)
-    assert all(math.isclose(r[3]["loss"], -r[3]["info"]["arch_psnr"]) for r in results)  # target final
+    assert all(math.isclose(r[3]["loss"], -r[3]["info"]["arch_psnr"]) for r in results)  # target final, median
+    for info in infos:  # the run directory keeps every seed's PSNRs
+        assert [t["seed"] for t in info["trials"]] == [0, 1, 2]
+        assert all(t["status"] == "ok" and t["arch_psnr"] > 0 and t["one_shot_psnr"] > 0 for t in info["trials"])
+        assert info["arch_psnr"] == sorted(t["arch_psnr"] for t in info["trials"])[1]
     assert len({pid for pid, _ in started_jobs(run_dir)}) == 2  # both workers computed
     assert events[0].event == "start" and events[-1].event == "done" and events[-1].jobs_done == 6
     manifest = read_manifest(run_dir)
-    assert manifest["budgets"] == [1.0, 3.0] and manifest["target"] == "final" and manifest["trial_seeds"] == [0]
+    assert manifest["budgets"] == [1.0, 3.0] and manifest["target"] == "final" and manifest["trial_seeds"] == [0, 1, 2]
     assert {"hpbandster", "ConfigSpace", "numpy", "torch"} <= set(manifest["package_versions"])
     assert not (run_dir / CREDENTIALS).exists()
     best, _ = hpbandster_incumbent(run_dir)
@@ -169,6 +175,8 @@ def test_query_agrees_with_hpbandster_and_exports_a_loadable_preset(das_run, tmp
     assert len(report["top"]) == 3 and report["top"][0]["budget"] == 3.0
     assert set(report["incumbent"]["losses"]) <= {"1.0", "3.0"}
     json.dumps(report)
+    assert len(report["incumbent"]["seeds"]) == 3 and report["seeds_per_eval"] == 3
+    assert "per seed (one-shot / architecture): 0: " in format_report(report)
     path = export_incumbent(run_dir, tmp_path / "best.yaml")
     assert load_preset(str(path)) == HParams.from_mapping(report["incumbent"]["config"])
     with pytest.raises(ConfigError, match="already exists"):
@@ -308,3 +316,51 @@ def test_failed_trials_summarize_to_the_failed_loss():
     mixed = summarize([trial(0, "ok", 20.0), trial(1, "failed", math.nan), trial(2, "ok", 24.0)], "oneshot")
     # median of (-20, FAILED, -24) is -20, and the genotype is that seed's
     assert mixed["loss"] == -20.0 and mixed["info"]["genotype"] == {"ops": [0]} and mixed["info"]["status"] == "partial"
+
+
+def test_quantile_sets_how_pessimistic_the_seed_robust_loss_is():
+    from bohb_das.trial import TrialResult, TrialSpec
+
+    results = [TrialResult(seed=s, status="ok", reason=None, one_shot_psnr=p, arch_psnr=p, genotype={"ops": [s]},
+                           alphas=[], seconds=1.0, device="cpu", backprojection_psnr=15.0, spec=TrialSpec())
+               for s, p in enumerate([20.0, 26.0, 23.0])]
+    assert summarize(results, "final")["loss"] == -23.0  # the median
+    worst = summarize(results, "final", quantile=1.0)
+    assert worst["loss"] == -20.0 and worst["info"]["genotype"] == {"ops": [0]}
+    assert [t["arch_psnr"] for t in worst["info"]["trials"]] == [20.0, 26.0, 23.0]  # every seed is kept
+
+
+def test_conditional_space_runs_under_bohb_with_model_based_picks(tmp_path):
+    """The `beyond` space (relaxation settings conditional on the relaxation, ZARTS settings on the
+    method): every logged config holds exactly its active hyperparameters, and BOHB's KDE, which
+    imputes the inactive ones, gets to make picks. With 13 dimensions hpbandster's KDE needs 28 results
+    on one budget, so the first bracket puts 27 on budget 1, and the fifth iteration samples from the model."""
+    run_dir = tmp_path / "run"
+    study = Study(iterations=5, min_budget=1, max_budget=27, width=8, seed=2, hp_space="beyond", method="das")
+    finish(in_thread(lambda: run_master(run_dir, study, local_workers=2, worker_options=CHEAP, **FAST), 150))
+    logged = strict_json_lines(run_dir / "configs.json")
+    active = {"gumbel": {"gumbel_tau_max", "gumbel_tau_min"}, "sparsestmax": {"sparsestmax_ramp"},
+              "sigmoid": {"zero_one_weight"}, "softmax": set(), "sparsemax": set()}
+    for _, config, _ in logged:
+        conditional = set(config) & {"gumbel_tau_max", "gumbel_tau_min", "sparsestmax_ramp", "zero_one_weight"}
+        assert conditional == active[config["relaxation"]]
+        assert not {"zo_samples", "zo_radius", "zo_inner_steps"} & set(config)  # not a zarts_* run
+        HParams.from_mapping(config)  # every config is a valid trial
+    assert len({c["relaxation"] for _, c, _ in logged}) >= 3
+    assert any(info.get("model_based_pick") for _, _, info in logged)
+    assert len(strict_json_lines(run_dir / "results.json")) == 105  # brackets of 40, 13, 8, 4 and 40 jobs
+
+
+def test_relaxation_fixed_by_flag_and_tuned_by_the_space_is_refused(tmp_path):
+    study = Study(iterations=1, min_budget=1, max_budget=3, hp_space="beyond", relaxation="gumbel")
+    with pytest.raises(ConfigError, match="tunes the relaxation"):
+        run_master(tmp_path / "run", study, local_workers=1, worker_options=CHEAP, **FAST)
+
+
+def test_a_fixed_relaxation_reaches_the_trials_and_the_exported_incumbent(tmp_path):
+    study = Study(relaxation="gumbel", **CHEAP_STUDY)
+    assert study.trial_spec(2, {"weight_lr": 0.01}).hparams.relaxation == "gumbel"
+    run_dir = tmp_path / "run"
+    finish(in_thread(lambda: run_master(run_dir, study, local_workers=1, worker_options=CHEAP, **FAST), 60))
+    assert query(run_dir)["incumbent"]["hparams"]["relaxation"] == "gumbel"
+    assert load_preset(str(export_incumbent(run_dir, tmp_path / "best.yaml"))).relaxation == "gumbel"

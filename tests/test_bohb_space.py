@@ -110,6 +110,10 @@ SPACE_ERRORS = [
      "hyperparameters.alpha_optimizer.default"),
     ("hyperparameters: {alpha_lr: {type: float, lower: 0.1, upper: 1}}\n"
      "conditions: [{child: alpha_lr, parent: alpha_optimizer, equals: gd}]", "conditions[0].parent"),
+    ("hyperparameters: {zo_radius: {type: float, lower: 0.1, upper: 1}}\n"
+     "conditions: [{child: zo_radius, method: [zarts_xyz]}]", "conditions[0].method"),
+    ("hyperparameters: {zo_radius: {type: float, lower: 0.1, upper: 1}}\n"
+     "conditions: [{child: zo_samples, method: [zarts_rs]}]", "conditions[0].child"),
 ]
 
 
@@ -132,6 +136,11 @@ PRESET_ERRORS = [
     ("alpha_scheduler: cosine", "alpha_scheduler"),
     ("alpha_optimizer: sgd", "alpha_optimizer"),
     ("weight_warmup: maybe", "weight_warmup"),
+    ("relaxation: softermax", "relaxation"),
+    ("gumbel_tau_min: 20", "gumbel_tau_min"),
+    ("sparsestmax_ramp: 1.5", "sparsestmax_ramp"),
+    ("zo_samples: 0", "zo_samples"),
+    ("zo_inner_steps: 1.5", "zo_inner_steps"),
 ]
 
 
@@ -148,3 +157,22 @@ def test_default_space_file_is_the_shipped_one():
     assert DEFAULT_SPACE.name == "das.yaml" and DEFAULT_SPACE.is_file()
     with pytest.raises(ConfigError, match="does not exist"):
         load_space("no-such-space")
+
+
+def test_method_conditions_put_the_zarts_settings_only_in_zarts_runs():
+    zarts = {"zo_samples", "zo_radius", "zo_inner_steps"}
+    for method in ("das", "darts2", "zarts_rs", "zarts_mgs", "zarts_gld"):
+        names = set(load_space("beyond", method=method))
+        assert zarts & names == (zarts if method.startswith("zarts") else set())
+        assert {"relaxation", "gumbel_tau_max", "weight_lr"} <= names
+
+
+def test_beyond_space_conditions_each_relaxation_setting_on_its_relaxation():
+    space = load_space("beyond", seed=0, method="zarts_rs")
+    configs = [dict(space.sample_configuration()) for _ in range(60)]
+    for config in configs:
+        assert ("gumbel_tau_min" in config) == (config["relaxation"] == "gumbel")
+        assert ("sparsestmax_ramp" in config) == (config["relaxation"] == "sparsestmax")
+        assert ("zero_one_weight" in config) == (config["relaxation"] == "sigmoid")
+        HParams.from_mapping(config)  # a valid set of trial hyperparameters
+    assert {c["relaxation"] for c in configs} == {"softmax", "sparsemax", "sparsestmax", "sigmoid", "gumbel"}

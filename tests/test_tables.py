@@ -10,7 +10,8 @@ from bohb_das.cache import TrialCache
 from bohb_das.cli import main
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams
-from bohb_das.tables import Grid, paper_table, render, stats_table
+from bohb_das.results import label
+from bohb_das.tables import Grid, comparison_table, paper_table, render, split_variant, stats_table
 from bohb_das.trial import TrialSpec
 from tests.test_results import record
 
@@ -157,3 +158,32 @@ def test_malformed_jsonl_exits_2(tmp_path, capsys):
     assert main(["table", "--from", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.jsonl:1" in err[0]
+
+
+def test_comparison_layout_has_formation_and_ops_columns_with_the_correlation():
+    records = []
+    for method, base in (("das", 10.0), ("zarts_mgs", 20.0)):
+        for ops in ("good", "all"):
+            for seed, delta in enumerate((0.0, 1.0, 5.0)):
+                r = record(method, arch=base + delta, one_shot=(delta if method == "das" else -delta), seed=seed)
+                records.append({**r, "ops": ops, "spec": {**r["spec"], "ops": ops}})
+    table = comparison_table(records)
+    assert list(table.index) == ["das", "zarts_mgs"]
+    assert list(table.columns[:4]) == [("blur good", "max"), ("blur good", "mean"), ("blur good", "median"), ("blur good", "r")]
+    assert table.loc["zarts_mgs", ("blur all", "median")] == 21.0
+    assert table.loc["das", ("blur good", "r")] == pytest.approx(1.0)
+    assert table.loc["zarts_mgs", ("blur all", "r")] == pytest.approx(-1.0)
+    assert comparison_table(records, target="one-shot").loc["das", ("blur good", "max")] == 5.0
+
+
+def test_a_method_variant_replaces_the_relaxation_and_names_the_row():
+    grid = Grid(hparams=[("H1", HParams())], formations=["blur"], ops=["all"], spaces=["sequential"],
+                methods=["das", "das:gumbel"], trials=1, **TINY)
+    spec = grid.spec("das:gumbel", HParams(), "blur", "all", "sequential")
+    assert spec.method == "das" and spec.hparams.relaxation == "gumbel"
+    assert split_variant("zarts_rs") == ("zarts_rs", None)
+    labelled = label({"spec": spec.to_dict()}, None)
+    assert labelled["method"] == "das:gumbel" and labelled["hparams_name"] == "H1"  # H1 with another relaxation
+    with pytest.raises(ConfigError, match="relaxation"):
+        Grid(hparams=[("H1", HParams())], formations=["blur"], ops=["all"], spaces=["sequential"],
+             methods=["das:softer"], trials=1, **TINY)

@@ -71,6 +71,9 @@ def install() -> None:
     for module in ("ConfigSpace", "hpbandster", "Pyro4", "statsmodels"):
         for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
             warnings.filterwarnings("ignore", category=category, module=module)
+    # statsmodels' KDE warns about its future default generator from inside a pandas decorator, so the
+    # warning is attributed to pandas and the module filter above misses it.
+    warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
     # statsmodels' KDE divides by zero on a categorical with a single observed level (hpbandster #100).
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
     _installed = True

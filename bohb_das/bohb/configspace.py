@@ -1,9 +1,12 @@
 """The BOHB search space as a data file: ``spaces/das.yaml`` -> a ConfigSpace ``ConfigurationSpace``.
 
 The file format (see the comments in ``spaces/das.yaml``) holds float / integer / categorical
-hyperparameters and optional conditions, so a later conditional hyperparameter (e.g. a momentum only
-for ``alpha_optimizer: gd``) is one more entry, not code. Every error is a ``ConfigError`` naming the
-file and the field, because a typo in a space file would otherwise surface deep inside BOHB.
+hyperparameters and optional conditions, so a conditional hyperparameter (e.g. a Gumbel temperature
+only for ``relaxation: gumbel``) is one more entry, not code: a ConfigSpace condition, so BOHB samples
+and models it only where it is active. A condition on the run's ``method`` instead (e.g. the ZARTS
+settings) is resolved when the space is built for a run: the method is fixed for the whole run, so
+the setting is either always active or not in the space at all. Every error is a ``ConfigError``
+naming the file and the field, because a typo in a space file would otherwise surface deep inside BOHB.
 """
 
 from __future__ import annotations
@@ -47,14 +50,17 @@ def read_space_file(name_or_path: str | os.PathLike[str] | None = None) -> tuple
     return path, definition
 
 
-def load_space(name_or_path: str | os.PathLike[str] | None = None, seed: int | None = None) -> ConfigurationSpace:
-    """Loads and validates a space file into a ConfigurationSpace."""
+def load_space(name_or_path: str | os.PathLike[str] | None = None, seed: int | None = None,
+               method: str = "das") -> ConfigurationSpace:
+    """Loads and validates a space file into the ConfigurationSpace of a run of ``method``."""
     path, definition = read_space_file(name_or_path)
-    return build_space(definition, source=str(path), seed=seed)
+    return build_space(definition, source=str(path), seed=seed, method=method)
 
 
-def build_space(definition: Any, source: str = "<space>", seed: int | None = None) -> ConfigurationSpace:
-    """Builds a ConfigurationSpace from a parsed space definition; names must be HParams fields."""
+def build_space(definition: Any, source: str = "<space>", seed: int | None = None,
+                method: str = "das") -> ConfigurationSpace:
+    """Builds the ConfigurationSpace of a run of ``method`` from a parsed space definition; names
+    must be HParams fields."""
     if not isinstance(definition, dict):
         raise ConfigError(f"{source}: expected a mapping with 'hyperparameters', got {type(definition).__name__}")
     unknown = sorted(set(definition) - {"name", "description", "hyperparameters", "conditions"})
@@ -70,13 +76,18 @@ def build_space(definition: Any, source: str = "<space>", seed: int | None = Non
         if name not in allowed:
             raise ConfigError(f"{where}: not a hyperparameter of a trial (known: {', '.join(sorted(allowed))})")
         hyperparameters[name] = _hyperparameter(str(name), entry, where)
-    space = ConfigurationSpace(seed=seed)
-    space.add(list(hyperparameters.values()))
     conditions = definition.get("conditions") or []
     if not isinstance(conditions, list):
         raise ConfigError(f"{source}: 'conditions' must be a list")
+    for index, entry in enumerate(conditions):  # method conditions first: they remove hyperparameters
+        if isinstance(entry, dict) and "method" in entry:
+            if not _method_applies(entry, hyperparameters, method, f"{source}: conditions[{index}]"):
+                del hyperparameters[entry["child"]]
+    space = ConfigurationSpace(seed=seed)
+    space.add(list(hyperparameters.values()))
     for index, entry in enumerate(conditions):
-        space.add(_condition(entry, hyperparameters, f"{source}: conditions[{index}]"))
+        if not (isinstance(entry, dict) and "method" in entry):
+            space.add(_condition(entry, hyperparameters, f"{source}: conditions[{index}]"))
     return space
 
 
@@ -135,9 +146,25 @@ def _refuse_unknown(entry: Mapping[str, Any], allowed: set[str], where: str) -> 
         raise ConfigError(f"{where}.{unknown[0]}: unknown key for type {entry.get('type')}")
 
 
+def _method_applies(entry: dict[str, Any], hyperparameters: Mapping[str, Any], method: str, where: str) -> bool:
+    """Whether a ``{child, method: [...]}`` condition keeps its child for a run of ``method``."""
+    from bohb_das.methods import METHODS
+
+    unknown = sorted(set(entry) - {"child", "method"})
+    if unknown or "child" not in entry:
+        raise ConfigError(f"{where}: a method condition is {{child, method: [...]}}, got {entry!r}")
+    if entry["child"] not in hyperparameters:
+        raise ConfigError(f"{where}.child: unknown hyperparameter {entry['child']!r}")
+    methods = entry["method"] if isinstance(entry["method"], list) else [entry["method"]]
+    wrong = [m for m in methods if m not in METHODS]
+    if wrong:
+        raise ConfigError(f"{where}.method: unknown method {wrong[0]!r} (known: {', '.join(METHODS)})")
+    return method in methods
+
+
 def _condition(entry: Any, hyperparameters: Mapping[str, Any], where: str):
     if not isinstance(entry, dict) or "child" not in entry or "parent" not in entry:
-        raise ConfigError(f"{where}: expected {{child, parent, equals | in}}, got {entry!r}")
+        raise ConfigError(f"{where}: expected {{child, parent, equals | in}} or {{child, method}}, got {entry!r}")
     names = {}
     for role in ("child", "parent"):
         if entry[role] not in hyperparameters:

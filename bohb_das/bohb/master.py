@@ -197,7 +197,9 @@ def prepare_run(run_dir: Path, study: Study | None, resume: bool, device: str,
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume or choose a new directory")
     study = study or Study()
     space_path, definition = read_space_file(study.hp_space)
-    build_space(definition, source=str(space_path))
+    space = build_space(definition, source=str(space_path), method=study.method)
+    if study.relaxation != "softmax" and "relaxation" in space:
+        raise ConfigError(f"{space_path} tunes the relaxation; --relaxation {study.relaxation} would be overridden")
     run_dir.mkdir(parents=True, exist_ok=True)
     return {**study.to_dict(), "trial_seeds": study.trial_seeds, "device": device,
             "configspace": {"path": str(space_path), "definition": definition},
@@ -252,7 +254,8 @@ def run_master(
     try:
         publish_task(ns_host, ns_port, run_id, {**study.to_dict(), "device": device})
         master = DasBOHB(
-            configspace=build_space(manifest["configspace"]["definition"], seed=study.seed + attempt_no),
+            configspace=build_space(manifest["configspace"]["definition"], seed=study.seed + attempt_no,
+                                    method=study.method),
             eta=study.eta, min_budget=study.min_budget, max_budget=study.max_budget,
             run_id=run_id, nameserver=ns_host, nameserver_port=ns_port, host=ns_host,
             working_directory=str(run_dir), ping_interval=ping_interval, result_logger=result_logger,

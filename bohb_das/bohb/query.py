@@ -15,8 +15,9 @@ from typing import Any
 import yaml
 
 from bohb_das.bohb.rundir import MANIFEST, ConfigId, Logs, read_logs, read_manifest
+from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
-from bohb_das.hparams import PRESETS_DIR, HParams, load_preset
+from bohb_das.hparams import PRESETS_DIR, load_preset
 
 
 def incumbent_id(logs: Logs) -> ConfigId | None:
@@ -45,6 +46,7 @@ def _entry(logs: Logs, config_id: ConfigId) -> dict[str, Any]:
         "one_shot_psnr": info.get("one_shot_psnr"),
         "arch_psnr": info.get("arch_psnr"),
         "genotype": info.get("genotype"),
+        "seeds": info.get("trials") or [],  # every seed of a seed-robust evaluation (--seeds-per-eval)
     }
 
 
@@ -61,18 +63,24 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
         key=lambda e: (e["budget"] is None, -(e["budget"] or 0.0), e["loss"] if e["loss"] is not None else 0.0, e["config_id"]),
     )
     best = incumbent_id(logs)
+    incumbent = _entry(logs, best) if best is not None else None
+    if incumbent is not None and incumbent["config"] is not None:  # what a trial of it runs with
+        incumbent["hparams"] = Study.from_mapping(manifest).hparams(incumbent["config"]).to_dict()
     return {
         "run_dir": str(run_dir),
         "formation": manifest.get("formation"),
         "ops": manifest.get("ops"),
         "space": manifest.get("space"),
         "target": manifest.get("target"),
+        "method": manifest.get("method"),
+        "seeds_per_eval": manifest.get("repeats"),
+        "quantile": manifest.get("quantile", 0.5),
         "budgets": manifest.get("budgets"),
         "n_configs": len(logs.configs),
         "n_results": len(logs.results),
         "n_crashed": sum(not e.finished for e in logs.results.values()),
         "model_based_picks": sum(bool(c.info.get("model_based_pick")) for c in logs.configs.values()),
-        "incumbent": _entry(logs, best) if best is not None else None,
+        "incumbent": incumbent,
         "top": ranked[: max(top, 0)],
     }
 
@@ -87,7 +95,7 @@ def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.Pat
     path = Path(text) if text.endswith((".yaml", ".yml")) or os.sep in text else PRESETS_DIR / f"{text}.yaml"
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; choose another name")
-    values = HParams.from_mapping(incumbent["config"]).to_dict()
+    values = incumbent["hparams"]
     description = (f"BOHB incumbent of {Path(run_dir).resolve()} (config {tuple(incumbent['config_id'])}, "
                    f"budget {incumbent['budget']:g}, loss {incumbent['loss']:.4f}, target {report['target']}), "
                    f"exported {time.strftime('%Y-%m-%d %H:%M')}")
@@ -100,7 +108,8 @@ def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.Pat
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable form of :func:`query`'s summary."""
     lines = [
-        f"run {report['run_dir']}: {report['formation']}/{report['ops']}/{report['space']}, target {report['target']}, "
+        f"run {report['run_dir']}: {report['method']} on {report['formation']}/{report['ops']}/{report['space']}, "
+        f"target {report['target']}, {report['seeds_per_eval']} seed(s) per evaluation, "
         f"{report['n_configs']} configs, {report['n_results']} results ({report['n_crashed']} crashed), "
         f"{report['model_based_picks']} model-based picks",
     ]
@@ -108,10 +117,12 @@ def format_report(report: dict[str, Any]) -> str:
     def describe(entry: dict[str, Any]) -> list[str]:
         losses = ", ".join(f"{float(b):g}: {'crashed' if v is None else f'{v:.4f}'}" for b, v in entry["losses"].items())
         psnr = lambda v: "n/a" if v is None else f"{v:.2f} dB"  # noqa: E731
+        seeds = [f"{t['seed']}: {psnr(t['one_shot_psnr'])} / {psnr(t['arch_psnr'])}" for t in entry["seeds"]]
         return [
             f"  config {tuple(entry['config_id'])}  loss per budget {{{losses}}}",
             f"    one-shot PSNR {psnr(entry['one_shot_psnr'])}, architecture PSNR {psnr(entry['arch_psnr'])}, "
             f"status {entry['status']}",
+            *([f"    per seed (one-shot / architecture): {'; '.join(seeds)}"] if len(seeds) > 1 else []),
             f"    hparams {entry['config']}",
             f"    genotype {entry['genotype']}",
         ]

@@ -17,7 +17,10 @@ TARGETS = ("oneshot", "final")
 
 @dataclass(frozen=True)
 class Study:
-    """``seed`` seeds BOHB's sampling; every evaluation trains ``repeats`` seeds ``seed, seed+1, ...``."""
+    """``seed`` seeds BOHB's sampling; every evaluation trains ``repeats`` seeds ``seed, seed+1, ...``
+    batched in one model (``--seeds-per-eval``), and its loss is the ``quantile`` of their losses (0.5:
+    the median; higher is more pessimistic). ``relaxation`` is the relaxation of every evaluation
+    unless the hyperparameter space tunes it."""
 
     formation: str = "blur"
     ops: str = "all"
@@ -32,9 +35,11 @@ class Study:
     seed: int = 0
     repeats: int = 1
     hp_space: str = "das"
+    quantile: float = 0.5
+    relaxation: str = "softmax"
 
     def __post_init__(self) -> None:
-        for name in ("min_budget", "max_budget", "eta"):
+        for name in ("min_budget", "max_budget", "eta", "quantile"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
@@ -53,19 +58,26 @@ class Study:
             raise ConfigError(f"min-budget is a number of epochs and must round to at least 1, got {self.min_budget}")
         if not self.eta >= 2:
             raise ConfigError(f"eta must be >= 2, got {self.eta}")
-        self.trial_spec(1, HParams())  # validates formation, ops, space, method and width
+        if not 0 <= self.quantile <= 1:
+            raise ConfigError(f"quantile must lie in [0, 1], got {self.quantile}")
+        self.trial_spec(1, {})  # validates formation, ops, space, method, width and relaxation
 
     @property
     def trial_seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.repeats))
 
-    def trial_spec(self, epochs: int, hparams: HParams):
-        """The core's TrialSpec for one evaluation (imported lazily: importing this module stays light)."""
+    def hparams(self, config: Mapping[str, Any]) -> HParams:
+        """The trial hyperparameters of a BOHB configuration: the fields it lacks keep their defaults,
+        the relaxation the study's."""
+        return HParams.from_mapping(config, defaults=HParams(relaxation=self.relaxation))
+
+    def trial_spec(self, epochs: int, config: Mapping[str, Any]):
+        """The core's TrialSpec for one evaluation of ``config`` (imported lazily: this module stays light)."""
         from bohb_das.trial import TrialSpec
 
         return TrialSpec(
             formation=self.formation, ops=self.ops, space=self.space, method=self.method,
-            epochs=epochs, width=self.width, hparams=hparams,
+            epochs=epochs, width=self.width, hparams=self.hparams(config),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The BOHB worker: one evaluation = DAS trials for ``round(budget)`` epochs, loss = -PSNR of the target.
+"""The BOHB worker: one evaluation = the study's trials (``--seeds-per-eval`` seeds, batched) for
+``round(budget)`` epochs; loss = a quantile over the seeds of -PSNR of the target.
 
 ``compute`` never lets a non-finite loss or a numpy value reach hpbandster (see ``compat``). A worker
 finds its master through the run directory or a nameserver address (``nameserver.locate``), takes
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import Pyro4
 import Pyro4.errors
 from hpbandster.core.worker import Worker
@@ -26,7 +28,6 @@ from bohb_das.bohb.nameserver import Location, find_tasks, locate
 from bohb_das.bohb.rundir import LOGS
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
-from bohb_das.hparams import HParams
 
 #: ``evaluate(study, config, budget, device) -> {"loss": float, "info": dict}``
 Evaluate = Callable[[Study, dict[str, Any], float, str], dict[str, Any]]
@@ -34,14 +35,17 @@ Evaluate = Callable[[Study, dict[str, Any], float, str], dict[str, Any]]
 EXIT_MASTER_GONE = 3
 
 
-def summarize(results: Sequence[Any], target: str) -> dict[str, Any]:
-    """Loss = median over seeds of -PSNR(target), a failed seed counting as ``FAILED_LOSS``."""
+def summarize(results: Sequence[Any], target: str, quantile: float = 0.5) -> dict[str, Any]:
+    """Loss = ``quantile`` over seeds of -PSNR(target) (0.5: the median), a failed seed counting as
+    ``FAILED_LOSS``; the info keeps every seed's PSNRs."""
     key = "one_shot_psnr" if target == "oneshot" else "arch_psnr"
     losses = [compat.finite_loss(-getattr(r, key)) if r.status == "ok" else compat.FAILED_LOSS for r in results]
-    representative = results[sorted(range(len(results)), key=losses.__getitem__)[(len(results) - 1) // 2]]
+    order = sorted(range(len(results)), key=losses.__getitem__)
+    representative = results[order[int(quantile * (len(order) - 1))]]
     ok = [r for r in results if r.status == "ok"]
     info = {
         "target": target,
+        "quantile": quantile,
         "status": "ok" if len(ok) == len(results) else ("failed" if not ok else "partial"),
         "reason": next((r.reason for r in results if r.status != "ok"), None),
         "one_shot_psnr": statistics.median(r.one_shot_psnr for r in ok) if ok else None,
@@ -54,15 +58,15 @@ def summarize(results: Sequence[Any], target: str) -> dict[str, Any]:
             {k: getattr(r, k) for k in ("seed", "status", "reason", "one_shot_psnr", "arch_psnr")} for r in results
         ],
     }
-    return {"loss": statistics.median(losses), "info": compat.json_safe(info)}
+    return {"loss": float(np.quantile(losses, quantile)), "info": compat.json_safe(info)}
 
 
 def das_evaluate(study: Study, config: dict[str, Any], budget: float, device: str) -> dict[str, Any]:
     """The real objective: ``study.repeats`` DAS trials, batched, for ``round(budget)`` epochs."""
     from bohb_das.trial import run_trials
 
-    spec = study.trial_spec(max(1, round(budget)), HParams.from_mapping(config))
-    return summarize(run_trials(spec, study.trial_seeds, device=device), study.target)
+    spec = study.trial_spec(max(1, round(budget)), config)
+    return summarize(run_trials(spec, study.trial_seeds, device=device), study.target, study.quantile)
 
 
 def resolve_evaluate(evaluate: Evaluate | str | None) -> Evaluate:

@@ -61,15 +61,22 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--resume", type=Path, metavar="DIR",
                        help="continue the run in DIR with its stored settings (the study flags are ignored)")
     add_problem_arguments(parser)
-    parser.add_argument("--method", default="das", help="search method (default: das)")
+    parser.add_argument("--method", default="das",
+                        help="search method, e.g. das, darts2, zarts_rs, zarts_mgs, zarts_gld (default: das)")
+    parser.add_argument("--relaxation", default="softmax",
+                        help="relaxation of every evaluation, unless --hp-space tunes it (default: softmax)")
     parser.add_argument("--target", choices=("oneshot", "final"), default="final",
                         help="loss = -PSNR of the one-shot supernet or of the retrained architecture (default: final)")
     parser.add_argument("--iterations", type=int, default=4, help="BOHB iterations (paper: 128) (default: 4)")
     parser.add_argument("--min-budget", type=float, default=50 / 9, help="smallest budget in epochs (default: 50/9)")
     parser.add_argument("--max-budget", type=float, default=50.0, help="largest budget in epochs (default: 50)")
     parser.add_argument("--eta", type=float, default=3.0, help="successive-halving factor (default: 3)")
-    parser.add_argument("--repeats", type=int, default=1, help="seeds per evaluation; loss = median (default: 1)")
-    parser.add_argument("--hp-space", default="das", help="hyperparameter space name or YAML file (default: das)")
+    parser.add_argument("--seeds-per-eval", "--repeats", dest="repeats", type=int, default=1, metavar="R",
+                        help="seeds per evaluation, batched in one model; all are kept in the run directory (default: 1)")
+    parser.add_argument("--quantile", type=float, default=0.5,
+                        help="loss = this quantile of the seeds' losses: 0.5 the median, higher more pessimistic (default: 0.5)")
+    parser.add_argument("--hp-space", default="das",
+                        help="hyperparameter space name (spaces/: das, beyond) or YAML file (default: das)")
     add_run_arguments(parser)
     parser.add_argument("--ping-interval", type=int, default=10, help="seconds between worker checks (default: 10)")
     parser.add_argument("--comm-timeout", type=float, default=60.0,
@@ -87,7 +94,8 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
     study = None if args.resume else Study(
         formation=args.formation, ops=args.ops, space=args.space, method=args.method, width=args.width,
         target=args.target, iterations=args.iterations, min_budget=args.min_budget, max_budget=args.max_budget,
-        eta=args.eta, seed=args.seed, repeats=args.repeats, hp_space=args.hp_space,
+        eta=args.eta, seed=args.seed, repeats=args.repeats, hp_space=args.hp_space, quantile=args.quantile,
+        relaxation=args.relaxation,
     )
     report = run_master(
         args.resume or args.run_dir, study, resume=bool(args.resume), host=host, port=port,

@@ -22,7 +22,8 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ops", nargs="+", default=["good", "all"], help="operation sets (default: good all)")
     group.add_argument("--space", nargs="+", default=["sequential"], help="search spaces (default: sequential)")
     group.add_argument("--methods", nargs="+", default=["das"],
-                       help="das, das_single, gd_only, nets_only, random, random_search (default: das)")
+                       help="das, das_single, gd_only, nets_only, random, random_search, darts2, zarts_rs, zarts_mgs, "
+                       "zarts_gld; METHOD:RELAXATION (e.g. das:gumbel) replaces the relaxation (default: das)")
     group.add_argument("--trials", type=int, default=75, help="trials (seeds) per cell (default: 75, the paper's)")
     group.add_argument("--epochs", type=int, default=50, help="search epochs; retraining uses as many (default: 50)")
     group.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")
@@ -46,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "random-search steps needed to beat the DAS median.",
     )
     add_grid_arguments(parser)
-    parser.add_argument("--layout", choices=("paper", "stats"), default="paper", help="(default: paper)")
+    parser.add_argument("--layout", choices=("paper", "compare", "stats"), default="paper",
+                        help="paper: formations as columns; compare: (formation, ops) as columns with the one-shot vs "
+                        "architecture Pearson r (method comparison); stats: every statistic (default: paper)")
     parser.add_argument("--target", choices=("arch", "one-shot"), default="arch",
                         help="the PSNR of the paper layout (default: arch, the architecture PSNR)")
     parser.add_argument("--format", choices=("markdown", "csv", "latex"), default="markdown", help="(default: markdown)")
@@ -66,7 +69,7 @@ def resolve_hparams(text: str) -> tuple[str, Any]:
         incumbent = query(path, top=0)["incumbent"]
         if incumbent is None or incumbent["config"] is None:
             raise ConfigError(f"{path}: no incumbent yet (no finished result on the largest budget)")
-        return path.resolve().name, HParams.from_mapping(incumbent["config"])
+        return path.resolve().name, HParams.from_mapping(incumbent["hparams"])
     return (path.stem if path.suffix in (".yaml", ".yml") else text), load_preset(text)
 
 
@@ -115,17 +118,19 @@ def caption(records: list[dict[str, Any]], what: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bohb_das.tables import paper_table, render, stats_table
+    from bohb_das.tables import comparison_table, paper_table, render, stats_table
 
     records = records_from_args(args)
-    if args.layout == "paper":
-        table = paper_table(records, args.target, seed=args.seed)
-    else:
+    if args.layout == "stats":
         table = stats_table(records, seed=args.seed)
+    else:
+        layout = paper_table if args.layout == "paper" else comparison_table
+        table = layout(records, args.target, seed=args.seed)
     text = render(table, args.format)
     if args.format == "markdown":
         what = ("statistics (PSNR in dB, correlation of one-shot vs architecture PSNR with 95% bootstrap CI)"
-                if args.layout == "stats" else f"{'architecture' if args.target == 'arch' else 'one-shot'} validation PSNR (dB)")
+                if args.layout == "stats" else f"{'architecture' if args.target == 'arch' else 'one-shot'} validation PSNR (dB)"
+                + ("; r: Pearson correlation of one-shot and architecture PSNR" if args.layout == "compare" else ""))
         text += f"\n{caption(records, what)}\n"
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
