@@ -58,16 +58,20 @@ _installed = False
 
 
 def install() -> None:
-    """Registers the serpent replacements and warning filters in this process (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    import Pyro4.util
+    """Registers the serpent replacements (once) and the warning filters in this process (idempotent).
 
-    serializer = Pyro4.util.SerpentSerializer
-    serializer.register_type_replacement(np.generic, python_scalar)
-    serializer.register_type_replacement(np.ndarray, lambda value: value.tolist())
-    Pyro4.config.SERIALIZER = "serpent"
+    The filters are applied on every call: they are process state that a caller (pytest, per test)
+    may have reset since the last one.
+    """
+    global _installed
+    if not _installed:
+        import Pyro4.util
+
+        serializer = Pyro4.util.SerpentSerializer
+        serializer.register_type_replacement(np.generic, python_scalar)
+        serializer.register_type_replacement(np.ndarray, lambda value: value.tolist())
+        Pyro4.config.SERIALIZER = "serpent"
+        _installed = True
     for module in ("ConfigSpace", "hpbandster", "Pyro4", "statsmodels"):
         for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
             warnings.filterwarnings("ignore", category=category, module=module)
@@ -76,7 +80,6 @@ def install() -> None:
     warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
     # statsmodels' KDE divides by zero on a categorical with a single observed level (hpbandster #100).
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
-    _installed = True
 
 
 def set_comm_timeout(seconds: float) -> None:
