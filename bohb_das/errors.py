@@ -1,5 +1,20 @@
-"""The one exception type for bad user input; the CLI turns it into a one-line message and exit 2."""
+"""The one exception type for bad user input (the CLI turns it into a one-line message and exit 2),
+and the integer check that six validators share."""
+
+from typing import Any
 
 
 class ConfigError(ValueError):
     """Malformed or out-of-range input: an unknown name, an invalid value, a broken file."""
+
+
+def is_integer(value: Any, lowest: int) -> bool:
+    """An int (not a bool, which Python counts as one) of at least ``lowest``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= lowest
+
+
+def require_integer(name: str, value: Any, lowest: int = 1) -> None:
+    """Raises a ConfigError naming ``name`` unless ``value`` is an integer >= ``lowest``."""
+    if not is_integer(value, lowest):
+        wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(lowest, f"an integer >= {lowest}")
+        raise ConfigError(f"{name} must be {wanted}, got {value!r}")

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from bohb_das.errors import ConfigError
+from bohb_das.errors import ConfigError, require_integer
 from bohb_das.relaxations import RELAXATIONS
 
 SCHEDULERS = ("none", "linear")
@@ -72,10 +72,8 @@ class HParams:
             raise ConfigError(f"gumbel_tau_min must be <= gumbel_tau_max, got {self.gumbel_tau_min!r} > {self.gumbel_tau_max!r}")
         if self.sparsestmax_ramp > 1:
             raise ConfigError(f"sparsestmax_ramp is a fraction of the search in (0, 1], got {self.sparsestmax_ramp!r}")
-        for name, lowest in (("zo_samples", 1), ("zo_inner_steps", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-                raise ConfigError(f"{name} must be an integer >= {lowest}, got {value!r}")
+        require_integer("zo_samples", self.zo_samples)
+        require_integer("zo_inner_steps", self.zo_inner_steps, lowest=0)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], defaults: "HParams | None" = None) -> "HParams":

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from bohb_das.cache import TrialCache
-from bohb_das.errors import ConfigError
+from bohb_das.errors import ConfigError, is_integer, require_integer
 from bohb_das.hparams import HParams
 from bohb_das.methods import matched_k
 from bohb_das.results import group_statistics, label
@@ -52,9 +52,8 @@ class Grid:
     k: int | str | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
-            raise ConfigError(f"trials must be a positive integer, got {self.trials!r}")
-        if self.k is not None and self.k != "auto" and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
+        require_integer("trials", self.trials)
+        if self.k is not None and self.k != "auto" and not is_integer(self.k, 1):
             raise ConfigError(f"k must be a positive integer or 'auto', got {self.k!r}")
         for variant in self.methods:
             method, relaxation = split_variant(variant)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import torch
 
-from bohb_das.errors import ConfigError
+from bohb_das.errors import ConfigError, require_integer
 from bohb_das.formations import backprojection_psnr, get_formation
 from bohb_das.hparams import HParams
 from bohb_das.methods import DEFAULT_RANDOM_SEARCH_K, METHODS, retrain
@@ -51,14 +51,11 @@ class TrialSpec:
         if self.method not in METHODS:
             raise ConfigError(f"unknown method {self.method!r} (known: {', '.join(METHODS)})")
         for name in ("epochs", "width"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            require_integer(name, getattr(self, name))
         if self.method == "random_search":
             if self.k is None:
                 object.__setattr__(self, "k", DEFAULT_RANDOM_SEARCH_K)
-            if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
-                raise ConfigError(f"k must be a positive integer, got {self.k!r}")
+            require_integer("k", self.k)
         elif self.k is not None:
             raise ConfigError(f"k (random architectures per trial) applies to random_search only, not {self.method}")
 

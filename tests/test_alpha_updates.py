@@ -77,7 +77,7 @@ def test_each_candidate_trains_its_own_copy_of_the_weights():
     assert all(torch.equal(before[n], t) for n, t in snapshot(step.model).items())  # the originals
     w1 = copies.mixed[0].w1.detach().view(2, 3, *before["mixed.0.w1"].shape[1:])
     start = before["mixed.0.w1"][:, None]
-    assert float((w1 - start).abs().amin((2, 3)).max()) >= 0 and bool(((w1 - start).abs().amax((2, 3)) > 0).all())
+    assert bool(((w1 - start).abs().amax((2, 3)) > 0).all())  # every copy was trained
     assert not torch.allclose(w1[:, 0], w1[:, 1])  # trained at different alphas, so they differ
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from bohb_das.errors import ConfigError
+from bohb_das.errors import ConfigError, require_integer
 from bohb_das.hparams import HParams
 
 TARGETS = ("oneshot", "final")
@@ -47,11 +47,8 @@ class Study:
         if self.target not in TARGETS:
             raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
         for name in ("iterations", "repeats", "width"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+            require_integer(name, getattr(self, name))
+        require_integer("seed", self.seed, lowest=0)
         if not 0 < self.min_budget <= self.max_budget:
             raise ConfigError(f"budgets must satisfy 0 < min-budget <= max-budget, got {self.min_budget}, {self.max_budget}")
         if round(self.min_budget) < 1:
