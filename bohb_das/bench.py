@@ -21,6 +21,7 @@ from torch import nn
 from bohb_das.formations import get_formation
 from bohb_das.hparams import HParams
 from bohb_das.operations import get_op_set
+from bohb_das.profiles import Profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search import ArchitectureStep
 from bohb_das.search_spaces import get_space
@@ -48,15 +49,16 @@ class BenchReport:
     threads: int
     width: int
     torch_version: str
+    profile: str
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def _timed_steps(phase: str, seeds: Sequence[int], space: str, ops: str, width: int, epochs: int,
-                 device: torch.device) -> tuple[float, float]:
+                 device: torch.device, profile: Profile) -> tuple[float, float]:
     """Seconds per step of ``phase`` for the trials ``seeds`` batched, and seconds per evaluation."""
-    problem = Problem(get_formation("blur"), seeds, "bench-data", device, torch.float32)
+    problem = Problem(get_formation("blur", profile), seeds, "bench-data", device, torch.float32)
     space_cls = get_space(space)
     model = build(space_cls, get_op_set(ops), problem, width, "bench-init")
     failures = Failures.none(len(seeds))
@@ -98,17 +100,22 @@ def run_bench(
     ops: str = "all",
     paper_batch: int = 8,
     progress: Callable[[str], None] | None = None,
+    profile: Profile | None = None,
 ) -> BenchReport:
-    """Measures search and retraining throughput for each T in ``trial_counts`` (and for T = 1)."""
+    """Measures search and retraining throughput for each T in ``trial_counts`` (and for T = 1), under
+    ``profile`` (default: the default profile)."""
     from bohb_das.kernels import fused_available
 
+    from bohb_das.profiles import load_profile
+
+    profile = load_profile(profile)
     counts = sorted(set(trial_counts) | {1, paper_batch})
     timings: dict[tuple[str, int], tuple[float, float]] = {}
     for phase in ("search", "retrain"):
         for t in counts:
             if progress:
                 progress(f"{phase} T={t}")
-            timings[phase, t] = _timed_steps(phase, list(range(t)), space, ops, width, epochs, device)
+            timings[phase, t] = _timed_steps(phase, list(range(t)), space, ops, width, epochs, device, profile)
     rows = []
     for phase in ("search", "retrain"):
         single = 1 / timings[phase, 1][0]
@@ -119,4 +126,4 @@ def run_bench(
     paper = (PAPER_EPOCHS * STEPS_PER_EPOCH * (search_step + retrain_step) + search_eval + retrain_eval) / paper_batch
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu {platform.processor() or platform.machine()}"
     return BenchReport(rows, paper, paper_batch, name, fused_available(device), torch.get_num_threads(), width,
-                       torch.__version__)
+                       torch.__version__, profile.name)

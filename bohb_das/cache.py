@@ -2,9 +2,12 @@
 
 One JSON-lines file per (TrialSpec, dtype), named by a hash of both, holds one record per seed; a
 batch's records are appended (and flushed) as soon as the batch finishes, so an interrupted table
-run keeps every finished batch and a re-run trains only the seeds still missing. The device is
-not part of the key: a trial on another device is the same experiment (numbers agree to rounding).
-Nor is the code version: after changing how trials are computed, start from an empty cache directory.
+run keeps every finished batch and a re-run trains only the seeds still missing. The key holds the
+spec with its resolved profile settings, the resolved operation tuple (not just the set's name) and
+the computation version (``bohb_das.trial.COMPUTATION_VERSION``), so a change of code, profile or
+operation set never returns stale trials: they live under another key and are recomputed. The
+device is not part of the key: a trial on another device is the same experiment (numbers agree to
+rounding).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from bohb_das.operations import get_op_set
 from bohb_das.results import dumps, parse_record
 from bohb_das.training import Progress
-from bohb_das.trial import TrialSpec, run_trials
+from bohb_das.trial import COMPUTATION_VERSION, TrialSpec, run_trials
 
 
 def default_cache_dir() -> Path:
@@ -28,7 +32,8 @@ def default_cache_dir() -> Path:
 
 def spec_key(spec: TrialSpec, dtype: torch.dtype) -> str:
     """A hash of everything that defines a trial except its seed."""
-    text = json.dumps({"spec": spec.to_dict(), "dtype": str(dtype)}, sort_keys=True)
+    key = {"spec": spec.to_dict(), "dtype": str(dtype), "ops": get_op_set(spec.ops), "version": COMPUTATION_VERSION}
+    text = json.dumps(key, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -3,7 +3,8 @@
 The 1-D operators are small (50 samples), so each is held as a dense matrix: A x, A^T y and the
 normal operator A^T A are single matrix products, and the adjoint is exact by construction. New
 formations (denoising, inpainting, ...) register a builder in ``FORMATIONS``; the search code only
-uses the ``Formation`` interface.
+uses the ``Formation`` interface. The blur's units, the measurement noise and the PSNR peak are
+readings of the paper that a ``Profile`` fixes.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Callable
 import torch
 
 from bohb_das.errors import ConfigError
+from bohb_das.profiles import Profile, load_profile
 
 SIGNAL_LENGTH = 50
-NOISE_STD = 0.01
 BLUR_TAPS = 7
 BLUR_SIGMA = 0.2
 DOWNSAMPLING_FACTOR = 4
@@ -27,14 +28,20 @@ VALIDATION_SEED = 20_240_601
 
 @dataclass(frozen=True)
 class Formation:
-    """A linear measurement ``y = A x + n``; ``matrix`` is A with shape (measurements, SIGNAL_LENGTH)."""
+    """A linear measurement ``y = A x + n``; ``matrix`` is A with shape (measurements, SIGNAL_LENGTH),
+    built under ``profile``, which every trial on this formation then follows (its blur units and
+    noise here; its roll, losses, PSNR peak and residual form in training)."""
 
     name: str
     matrix: torch.Tensor
-    noise_std: float = NOISE_STD
+    profile: Profile
+
+    @property
+    def noise_std(self) -> float:
+        return self.profile.noise_std
 
     def to(self, device: torch.device | str, dtype: torch.dtype) -> "Formation":
-        return Formation(self.name, self.matrix.to(device=device, dtype=dtype), self.noise_std)
+        return Formation(self.name, self.matrix.to(device=device, dtype=dtype), self.profile)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """A x over the last dimension."""
@@ -53,16 +60,21 @@ class Formation:
         return self.forward(x) + self.noise_std * noise
 
 
-def gaussian_kernel(taps: int = BLUR_TAPS, sigma: float = BLUR_SIGMA) -> torch.Tensor:
-    """Normalized Gaussian; sigma is measured on the support scaled to [-1, 1]."""
-    t = torch.linspace(-1.0, 1.0, taps, dtype=torch.float64)
+def gaussian_kernel(units: str = "support", taps: int = BLUR_TAPS, sigma: float = BLUR_SIGMA) -> torch.Tensor:
+    """Normalized Gaussian; sigma is measured in ``units`` (``bohb_das.profiles.BLUR_UNITS``): on the
+    support scaled to [-1, 1], in the units of the signal's domain w, or in grid samples."""
+    if units == "support":
+        t = torch.linspace(-1.0, 1.0, taps, dtype=torch.float64)
+    else:
+        spacing = math.pi / (SIGNAL_LENGTH - 1) if units == "domain" else 1.0
+        t = (torch.arange(taps, dtype=torch.float64) - taps // 2) * spacing
     kernel = torch.exp(-0.5 * (t / sigma) ** 2)
     return kernel / kernel.sum()
 
 
-def blur_matrix(length: int = SIGNAL_LENGTH) -> torch.Tensor:
+def blur_matrix(units: str = "support", length: int = SIGNAL_LENGTH) -> torch.Tensor:
     """'Same' 1-D convolution with zero boundary, written out as a (length, length) matrix."""
-    kernel = gaussian_kernel()
+    kernel = gaussian_kernel(units)
     half = len(kernel) // 2
     matrix = torch.zeros(length, length, dtype=torch.float64)
     for row in range(length):
@@ -73,22 +85,22 @@ def blur_matrix(length: int = SIGNAL_LENGTH) -> torch.Tensor:
     return matrix
 
 
-def _blur() -> Formation:
-    return Formation("blur", blur_matrix())
+def _blur(profile: Profile) -> Formation:
+    return Formation("blur", blur_matrix(profile.blur_units), profile)
 
 
-def _downsampling() -> Formation:
-    return Formation("downsampling", blur_matrix()[::DOWNSAMPLING_FACTOR])
+def _downsampling(profile: Profile) -> Formation:
+    return Formation("downsampling", blur_matrix(profile.blur_units)[::DOWNSAMPLING_FACTOR], profile)
 
 
-FORMATIONS: dict[str, Callable[[], Formation]] = {"blur": _blur, "downsampling": _downsampling}
+FORMATIONS: dict[str, Callable[[Profile], Formation]] = {"blur": _blur, "downsampling": _downsampling}
 
 
-def get_formation(name: str) -> Formation:
-    try:
-        return FORMATIONS[name]()
-    except KeyError:
-        raise ConfigError(f"unknown formation {name!r} (known: {', '.join(FORMATIONS)})") from None
+def get_formation(name: str, profile: Profile | str | None = None) -> Formation:
+    """The formation ``name`` under ``profile`` (default: the default profile)."""
+    if name not in FORMATIONS:
+        raise ConfigError(f"unknown formation {name!r} (known: {', '.join(FORMATIONS)})")
+    return FORMATIONS[name](load_profile(profile))
 
 
 def grid(length: int = SIGNAL_LENGTH, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -132,19 +144,30 @@ def validation_set(formation: Formation) -> tuple[torch.Tensor, torch.Tensor]:
     return x.to(formation.matrix), y.to(formation.matrix)
 
 
-def sample_psnr(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """10 log10(peak^2 / mse) of every sample (last dimension = signal), peak = max - min of its truth."""
-    peak = truth.amax(-1) - truth.amin(-1)
+def peak_of(truth: torch.Tensor, peak: str) -> torch.Tensor | float:
+    """The PSNR peak of every sample (``bohb_das.profiles.PEAKS``)."""
+    if peak == "range":
+        return truth.amax(-1) - truth.amin(-1)
+    if peak == "max_abs":
+        return truth.abs().amax(-1)
+    if peak == "max":
+        return truth.amax(-1)
+    return 1.0
+
+
+def sample_psnr(estimate: torch.Tensor, truth: torch.Tensor, peak: str = "range") -> torch.Tensor:
+    """10 log10(peak^2 / mse) of every sample (last dimension = signal)."""
+    peak = peak_of(truth, peak)
     mse = ((estimate - truth) ** 2).mean(-1)
     return 10 * torch.log10(peak**2 / mse)
 
 
-def psnr(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+def psnr(estimate: torch.Tensor, truth: torch.Tensor, peak: str = "range") -> torch.Tensor:
     """Mean PSNR over the samples (second-to-last dimension); leading dimensions are kept."""
-    return sample_psnr(estimate, truth).mean(-1)
+    return sample_psnr(estimate, truth, peak).mean(-1)
 
 
 def backprojection_psnr(formation: Formation) -> float:
     """The floor every learned reconstruction should beat: PSNR of ``u0 = A^T y``."""
     x, y = validation_set(formation.to("cpu", torch.float64))
-    return float(psnr(formation.adjoint(y), x))
+    return float(psnr(formation.adjoint(y), x, formation.profile.psnr_peak))

@@ -15,16 +15,13 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
+from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve
 from bohb_das.errors import ConfigError, require_integer
 from bohb_das.relaxations import RELAXATIONS
 
 SCHEDULERS = ("none", "linear")
 OPTIMIZERS = ("adam", "gd")
 
-#: Where named presets live; ``BOHB_DAS_SPACES`` points elsewhere (e.g. a shared filesystem).
-SPACES_DIR = Path(os.environ.get("BOHB_DAS_SPACES", Path(__file__).resolve().parent.parent / "spaces"))
 PRESETS_DIR = SPACES_DIR / "presets"
 
 
@@ -132,32 +129,18 @@ def _check_float(name: str, value: Any, positive: bool) -> None:
 
 
 def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    return names(PRESETS_DIR)
 
 
 def resolve_preset_path(name_or_path: str | os.PathLike[str]) -> Path:
     """A path to an existing file, or the name of a shipped preset."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"preset file {path} does not exist")
-        return path
-    candidate = PRESETS_DIR / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        raise ConfigError(f"unknown preset {str(name_or_path)!r} (known: {', '.join(preset_names())})")
-    return candidate
+    return resolve(name_or_path, PRESETS_DIR, "preset")
 
 
 def load_preset(name_or_path: str | os.PathLike[str]) -> HParams:
     """Loads a preset by name or path; errors name the file and the offending field."""
     path = resolve_preset_path(name_or_path)
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of hyperparameters, got {type(values).__name__}")
-    values.pop("description", None)
+    values = read_mapping(path, "hyperparameters")
     try:
         return HParams.from_mapping(values)
     except ConfigError as exc:

@@ -43,7 +43,8 @@ def _noisy_gradient_step(u: torch.Tensor, gradient: Any, tau: Any, ctx: "Context
 
 
 def _roll(u: torch.Tensor, gradient: Any, tau: Any, ctx: "Context") -> torch.Tensor:
-    return torch.roll(u, ctx.roll_shift, dims=-1)
+    """A one-step circular shift along ``ctx.roll_dims`` (never the trial dimension)."""
+    return torch.roll(u, (1,) * len(ctx.roll_dims), dims=ctx.roll_dims)
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,14 @@ class Context:
     """What every operation may read during one forward pass over a batch.
 
     ``u0 = A^T y`` and ``normal = A^T A`` make the data-term gradient ``u @ normal - u0``; the noise
-    operation draws from the per-trial ``streams`` at every call, in training and evaluation alike.
+    operation draws from the per-trial ``streams`` at every call, in training and evaluation alike;
+    the roll operation shifts along ``roll_dims`` (``Profile.roll_dims``).
     """
 
     u0: torch.Tensor
     normal: torch.Tensor
     streams: TrialStreams
-    roll_shift: int = 1
+    roll_dims: tuple[int, ...] = (-1,)
 
     def noise(self, like: torch.Tensor) -> torch.Tensor:
         return NOISE_OP_STD * self.streams.randn(*like.shape[1:], dtype=like.dtype)

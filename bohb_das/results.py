@@ -1,7 +1,8 @@
 """Statistics over trials: what the paper's tables and figures report.
 
 Trial records are ``TrialResult.to_dict()`` or its JSON (``bohb-das trial --json`` / ``--output``
-lines, the cache). Records are grouped by (method, hyperparameter set, formation, ops, space); each
+lines, the cache). Records are grouped by (method, hyperparameter set, formation, ops, space,
+profile); each
 group gets max / mean / median of both PSNRs (paper Tables 1-4), the failed count, the mean time,
 the one-shot vs architecture correlation with a seeded bootstrap interval (Figures 3-4) and, for
 DAS, how many random-search steps it takes on average to beat its median (paper 5.2).
@@ -19,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from bohb_das.errors import ConfigError
 
-GROUP_KEYS = ("method", "hparams_name", "formation", "ops", "space")
+GROUP_KEYS = ("method", "hparams_name", "formation", "ops", "space", "profile")
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
 
@@ -124,11 +125,14 @@ def method_variant(spec: Mapping[str, Any]) -> str:
 
 def label(record: dict[str, Any], hparams_name: str | None = None) -> dict[str, Any]:
     """The record with the flat grouping fields added (``hparams_name`` given or looked up; the
-    relaxation shows in ``method``, not in the hyperparameter set's name)."""
+    relaxation shows in ``method``, not in the hyperparameter set's name; a record without a profile
+    predates profiles and is spec-v1's)."""
+    from bohb_das.profiles import profile_of_record
+
     spec = record["spec"]
     hparams = {k: v for k, v in spec.get("hparams", {}).items() if k != "relaxation"}
     name = hparams_name or record.get("hparams_name") or hparams_label(hparams)
-    return {**record, "hparams_name": name, "method": method_variant(spec),
+    return {**record, "hparams_name": name, "method": method_variant(spec), "profile": profile_of_record(spec).name,
             **{key: spec.get(key) for key in ("formation", "ops", "space")}}
 
 
@@ -190,10 +194,11 @@ def group_key(record: Mapping[str, Any]) -> tuple:
 
 
 def group_statistics(records: Iterable[Mapping[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
-    """One row of statistics per (method, hparams_name, formation, ops, space), in first-seen order.
+    """One row of statistics per (method, hparams_name, formation, ops, space, profile), in first-seen
+    order.
 
     DAS-like rows (``das``, ``das_single``) also get ``random_steps_to_beat_median``: computed from
-    the ``random`` trials of the same hyperparameters, formation, ops and space, when present.
+    the ``random`` trials of the same hyperparameters, formation, ops, space and profile, when present.
     """
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for record in records:

@@ -92,10 +92,13 @@ class ArchitectureStep:
         ctx: Context,
         noise: TrialStreams | None = None,
         parameters: dict[str, torch.Tensor] | None = None,
+        reduction: str | None = None,
     ) -> torch.Tensor:
-        """(T,) what every update minimizes: the loss at the relaxed weights plus the relaxation's penalty."""
+        """(T,) what every update minimizes: the loss at the relaxed weights plus the relaxation's
+        penalty; the loss reduced as the profile's ``alpha_loss`` unless ``reduction`` says otherwise."""
         weights = self.mixing(alpha, noise)
-        return trial_losses(model, weights, x, ctx, parameters) + self.relaxation.penalty(alpha)
+        reduction = reduction or self.problem.profile.alpha_loss
+        return trial_losses(model, weights, x, ctx, reduction, parameters) + self.relaxation.penalty(alpha)
 
     def __call__(self, step: int, total: int) -> None:
         self.step, self.progress = step, step / total

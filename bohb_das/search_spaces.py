@@ -57,21 +57,27 @@ class Genotype:
 class SearchSpace(nn.Module):
     """Base: ``forward(u0, weights, ctx)`` maps the back-projection to the reconstruction.
 
-    Every space ends in a residual path from the back-projection, ``+ s * u0`` with a learnable
-    scale s per trial starting at 1: a nets-only network then only has to learn the correction
-    (without it, 10 stacked plain CNNs stay below the back-projection on blur for 20+ epochs), and
-    a learnable-GD-only network can still turn the path down.
+    Every space ends in a residual path from the back-projection, ``+ s * u0`` with a scale s per
+    trial starting at ``skip_init``, learnable or fixed (the profile's reading of the paper's
+    "residual branch"): from 1, a nets-only network only has to learn the correction (without it, 10
+    stacked plain CNNs stay below the back-projection on blur for 20+ epochs); learnable, a
+    learnable-GD-only network can turn the path down; fixed at 1, it is DnCNN's identity skip.
     """
 
     name: str
     edges: tuple[str, ...]
     uses_zero = False
 
-    def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams) -> None:
+    def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
+                 skip_init: float = 1.0, skip_learnable: bool = True) -> None:
         super().__init__()
         self.candidates = tuple(candidates) + (("zero",) if self.uses_zero else ())
         self.mixed = nn.ModuleList(MixedOp(self.candidates, trials, width, init) for _ in self.edges)
-        self.skip = nn.Parameter(torch.ones(trials, dtype=torch.float64))
+        skip = torch.full((trials,), skip_init, dtype=torch.float64)
+        if skip_learnable:
+            self.skip = nn.Parameter(skip)
+        else:
+            self.register_buffer("skip", skip)
 
     def forward(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
         return self.body(u0, weights, ctx) + self.skip[:, None, None] * u0
@@ -138,8 +144,9 @@ class CellSpace(SearchSpace):
     edges = _cell_edges()
     uses_zero = True
 
-    def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams) -> None:
-        super().__init__(candidates, trials, width, init)
+    def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
+                 skip_init: float = 1.0, skip_learnable: bool = True) -> None:
+        super().__init__(candidates, trials, width, init, skip_init, skip_learnable)
         dtype = torch.float64  # drawn in float64 and cast by .to(): the same numbers on every dtype
         self.merge_w = nn.Parameter(init.uniform(CELLS, 2, bound=1 / math.sqrt(2), dtype=dtype))
         self.merge_b = nn.Parameter(init.uniform(CELLS, bound=1 / math.sqrt(2), dtype=dtype))

@@ -62,7 +62,8 @@ def unrolled_gradient(step: "ArchitectureStep") -> torch.Tensor:
     def train_loss(values: Params) -> torch.Tensor:
         ctx_train.streams.set_state(data_state)
         step.noise.set_state(noise_state)
-        return step.objective(model, alpha, x_train, ctx_train, parameters=with_buffers(values))
+        return step.objective(model, alpha, x_train, ctx_train, parameters=with_buffers(values),
+                              reduction=step.problem.profile.weight_loss)
 
     leaves = {n: p.clone().requires_grad_() for n, p in params.items()}
     weight_grads = torch.autograd.grad(train_loss(leaves).sum(), list(leaves.values()))

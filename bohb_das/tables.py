@@ -1,6 +1,6 @@
 """The paper's tables: running (or loading) a grid of trials and laying their statistics out.
 
-Layout ``paper``: one row per (space, ops, method, hyperparameter set) -- the axes that vary are
+Layout ``paper``: one row per (profile, space, ops, method, hyperparameter set) -- the axes that vary are
 shown -- and max / mean / median of a PSNR per formation, plus the mean seconds per trial. With one
 hyperparameter set and several methods that is Table 1/2; with one method and several
 hyperparameter sets it is the transfer table, Table 3/4. Layout ``compare`` (the methods beyond the
@@ -15,7 +15,7 @@ hyperparameter set's relaxation replaced; tables show it under that name.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -25,6 +25,7 @@ from bohb_das.cache import TrialCache
 from bohb_das.errors import ConfigError, is_integer, require_integer
 from bohb_das.hparams import HParams
 from bohb_das.methods import matched_k
+from bohb_das.profiles import Profile, load_profile
 from bohb_das.results import group_statistics, label
 from bohb_das.training import Progress
 from bohb_das.trial import METHODS, TrialSpec
@@ -38,7 +39,8 @@ STATS = ("max", "mean", "median")
 class Grid:
     """The trials of a table: every combination of the axes, ``trials`` seeds from ``seed`` each.
     ``k``: random_search's architectures per trial, or ``"auto"``: matched to the measured time of
-    DAS vs one random architecture in the same cell of the grid (paper 5.2)."""
+    DAS vs one random architecture in the same cell of the grid (paper 5.2). ``profiles``: the
+    experiment profiles (default: the default profile)."""
 
     hparams: Sequence[tuple[str, HParams]]
     formations: Sequence[str]
@@ -50,9 +52,13 @@ class Grid:
     width: int
     seed: int = 0
     k: int | str | None = None
+    profiles: Sequence[Profile] = field(default_factory=lambda: [load_profile()])
 
     def __post_init__(self) -> None:
         require_integer("trials", self.trials)
+        names = [p.name for p in self.profiles]
+        if not names or len(set(names)) != len(names):
+            raise ConfigError(f"a grid needs one or more profiles with distinct names, got {names}")
         if self.k is not None and self.k != "auto" and not is_integer(self.k, 1):
             raise ConfigError(f"k must be a positive integer or 'auto', got {self.k!r}")
         for variant in self.methods:
@@ -61,25 +67,27 @@ class Grid:
                 raise ConfigError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
             if relaxation is not None:
                 HParams(relaxation=relaxation)  # validates the name
-        for formation in self.formations:  # validates every axis before anything runs
-            for ops in self.ops:
-                for space in self.spaces:
-                    self.spec("das", HParams(), formation, ops, space)
+        for profile in self.profiles:  # validates every axis before anything runs
+            for formation in self.formations:
+                for ops in self.ops:
+                    for space in self.spaces:
+                        self.spec("das", HParams(), formation, ops, space, profile)
 
     @property
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.trials))
 
-    def spec(self, variant: str, hparams: HParams, formation: str, ops: str, space: str, k: int | None = None) -> TrialSpec:
+    def spec(self, variant: str, hparams: HParams, formation: str, ops: str, space: str, profile: Profile,
+             k: int | None = None) -> TrialSpec:
         method, relaxation = split_variant(variant)
         if relaxation is not None:
             hparams = replace(hparams, relaxation=relaxation)
         return TrialSpec(formation=formation, ops=ops, space=space, method=method, epochs=self.epochs,
-                         width=self.width, hparams=hparams, k=k if method == "random_search" else None)
+                         width=self.width, hparams=hparams, k=k if method == "random_search" else None, profile=profile)
 
-    def cells(self) -> list[tuple[str, HParams, str, str, str]]:
-        return [(name, hp, formation, ops, space) for name, hp in self.hparams for formation in self.formations
-                for ops in self.ops for space in self.spaces]
+    def cells(self) -> list[tuple[str, HParams, str, str, str, Profile]]:
+        return [(name, hp, formation, ops, space, profile) for profile in self.profiles for name, hp in self.hparams
+                for formation in self.formations for ops in self.ops for space in self.spaces]
 
     def epochs_to_run(self) -> int:
         """Progress units of the whole grid (an upper bound: cached trials take none)."""
@@ -104,9 +112,9 @@ def collect(
 ) -> list[dict[str, Any]]:
     """The labelled records of every trial of the grid, from the cache or by running them."""
     records = []
-    for name, hp, formation, ops, space in grid.cells():
+    for name, hp, formation, ops, space, profile in grid.cells():
         def run(method: str, k: int | None = None) -> list[dict[str, Any]]:
-            spec = grid.spec(method, hp, formation, ops, space, k)
+            spec = grid.spec(method, hp, formation, ops, space, profile, k)
             return [label(r, name) for r in cache.run(spec, grid.seeds, device, dtype, batch, progress, on_batch)]
 
         for method in grid.methods:
@@ -135,7 +143,7 @@ def _layout(records: Sequence[dict[str, Any]], target: str, column_axes: tuple[s
     if target not in TARGETS:
         raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     rows = group_statistics(records, seed)
-    axes = [axis for axis in ("space", "ops", "method", "hparams_name")
+    axes = [axis for axis in ("profile", "space", "ops", "method", "hparams_name")
             if axis not in column_axes and (axis == "method" or len({r[axis] for r in rows}) > 1)]
     groups = list(dict.fromkeys(" ".join(r[a] for a in column_axes) for r in rows))
     table: dict[tuple, dict[tuple[str, str], float]] = {}

@@ -1,8 +1,8 @@
 """Weight training and evaluation of batched networks, shared by the search and the retraining.
 
-The loss of a batch of T trials is the SUM of the per-trial mean squared errors: with elementwise
-optimizers (Adam, SGD) over stacked parameters each trial then gets exactly the update it would get
-alone. Nothing here couples trials, so a trial whose loss turns non-finite is marked failed and the
+The loss of a batch of T trials is the SUM of the per-trial losses (each the mean or the sum of the
+squared errors over its signals, as the profile says): with elementwise optimizers (Adam, SGD) over
+stacked parameters each trial then gets exactly the update it would get alone. Nothing here couples trials, so a trial whose loss turns non-finite is marked failed and the
 others go on.
 """
 
@@ -18,6 +18,7 @@ from torch import nn
 from bohb_das.formations import Formation, sample_batch, sample_psnr, validation_set
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
+from bohb_das.profiles import Profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import SearchSpace
 
@@ -30,7 +31,8 @@ Progress = Callable[[str, int, int], None]
 
 
 class Problem:
-    """A formation on a device with one random stream per trial (data and the noise operation)."""
+    """A formation on a device with one random stream per trial (data and the noise operation); the
+    formation's profile decides the roll, the loss reductions, the PSNR peak and the residual form."""
 
     def __init__(
         self,
@@ -39,21 +41,23 @@ class Problem:
         stream: str,
         device: torch.device | str,
         dtype: torch.dtype,
-        roll_shift: int = 1,
     ) -> None:
         self.formation = formation.to(device, dtype)
         self.normal = self.formation.normal_matrix()
         self.seeds = list(seeds)
         self.streams = TrialStreams(seeds, stream, device)
-        self.roll_shift = roll_shift
         self.dtype = dtype
+
+    @property
+    def profile(self) -> Profile:
+        return self.formation.profile
 
     @property
     def trials(self) -> int:
         return len(self.streams)
 
     def context(self, y: torch.Tensor) -> Context:
-        return Context(self.formation.adjoint(y), self.normal, self.streams, self.roll_shift)
+        return Context(self.formation.adjoint(y), self.normal, self.streams, self.profile.roll_dims)
 
     def batch(self, size: int = BATCH_SIZE) -> tuple[torch.Tensor, Context]:
         """A fresh (T, size, N) batch, each trial's drawn from its own stream."""
@@ -68,7 +72,7 @@ class Problem:
     def derived(self, stream: str, seeds: Sequence[int] | None = None) -> "Problem":
         """The same formation and settings with other streams (evaluation, a subset of the trials)."""
         seeds = self.seeds if seeds is None else seeds
-        return Problem(self.formation, seeds, stream, self.normal.device, self.dtype, self.roll_shift)
+        return Problem(self.formation, seeds, stream, self.normal.device, self.dtype)
 
 
 def trial_losses(
@@ -76,15 +80,17 @@ def trial_losses(
     weights: torch.Tensor,
     x: torch.Tensor,
     ctx: Context,
+    reduction: str,
     parameters: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """(T,) mean squared error of each trial; ``parameters`` (name -> tensor) stand in for the model's
-    own, as in an unrolled step."""
+    """(T,) squared error of each trial, the ``mean`` or ``sum`` over its signals; ``parameters``
+    (name -> tensor) stand in for the model's own, as in an unrolled step."""
     if parameters is None:
         out = model(ctx.u0, weights, ctx)
     else:
         out = torch.func.functional_call(model, parameters, (ctx.u0, weights, ctx))
-    return ((out - x) ** 2).mean((1, 2))
+    squared = (out - x) ** 2
+    return squared.sum((1, 2)) if reduction == "sum" else squared.mean((1, 2))
 
 
 @dataclass
@@ -133,7 +139,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = hp.weight_lr * min(1.0, (step + 1) / warmup) if warmup else hp.weight_lr
         x, ctx = problem.batch()
-        losses = trial_losses(model, weights(), x, ctx)
+        losses = trial_losses(model, weights(), x, ctx, problem.profile.weight_loss)
         failures.check(losses, f"{phase} weight step {step}")
         if failures.all_failed:
             return
@@ -153,13 +159,15 @@ def evaluate(model: SearchSpace, weights: torch.Tensor, problem: Problem) -> tor
     for start in range(0, len(x_val), EVAL_CHUNK):
         x = x_val[start : start + EVAL_CHUNK].expand(problem.trials, -1, -1)
         ctx = problem.context(y_val[start : start + EVAL_CHUNK].expand(problem.trials, -1, -1))
-        per_sample.append(sample_psnr(model(ctx.u0, weights, ctx), x))
+        per_sample.append(sample_psnr(model(ctx.u0, weights, ctx), x, problem.profile.psnr_peak))
     model.train()
     return torch.cat(per_sample, -1).mean(-1)
 
 
 def build(space: type[SearchSpace], candidates: Sequence[str], problem: Problem, width: int, stream: str) -> SearchSpace:
     """A freshly initialized network of ``space`` for the trials of ``problem``, one independent
-    initialization per trial (drawn on the CPU, so the same on every device)."""
-    model: nn.Module = space(candidates, problem.trials, width, TrialStreams(problem.seeds, stream))
+    initialization per trial (drawn on the CPU, so the same on every device), with the profile's
+    residual form."""
+    model: nn.Module = space(candidates, problem.trials, width, TrialStreams(problem.seeds, stream),
+                             problem.profile.skip_init, problem.profile.skip_learnable)
     return model.to(device=problem.normal.device, dtype=problem.dtype)

@@ -2,7 +2,7 @@
 and the two PSNR targets.
 
 A trial is one seed of one method with one hyperparameter set on one formation, operation set and
-space (SPEC 6). ``run_trials`` runs any number of seeds batched in one model; a trial's result does
+space, under one experiment profile (SPEC 6). ``run_trials`` runs any number of seeds batched in one model; a trial's result does
 not depend on which other trials share its batch.
 """
 
@@ -21,10 +21,15 @@ from bohb_das.formations import backprojection_psnr, get_formation
 from bohb_das.hparams import HParams
 from bohb_das.methods import DEFAULT_RANDOM_SEARCH_K, METHODS, retrain
 from bohb_das.operations import get_op_set
+from bohb_das.profiles import Profile, load_profile, profile_of_record
 from bohb_das.search_spaces import get_space
 from bohb_das.training import Problem, Progress
 
-__all__ = ["METHODS", "TrialResult", "TrialSpec", "resolve_device", "retrain", "run_trials"]
+__all__ = ["COMPUTATION_VERSION", "METHODS", "TrialResult", "TrialSpec", "resolve_device", "retrain", "run_trials"]
+
+#: The version of how a trial is computed from its spec and seed. Bump it with any change that moves
+#: a trial's numbers (tests/test_golden.py pins them): cached trials of another version are not reused.
+COMPUTATION_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,8 @@ class TrialSpec:
     """Everything that defines a trial except its seed; invalid names or values raise ConfigError.
 
     ``k``: random_search's number of random architectures per trial (default 5, the paper's);
-    None for every other method.
+    None for every other method. ``profile``: the experiment profile (a ``Profile``, or a name or
+    YAML path to load; default: the default profile).
     """
 
     formation: str = "blur"
@@ -43,9 +49,11 @@ class TrialSpec:
     width: int = 32
     hparams: HParams = field(default_factory=HParams)
     k: int | None = None
+    profile: Profile = field(default_factory=load_profile)
 
     def __post_init__(self) -> None:
-        get_formation(self.formation)
+        object.__setattr__(self, "profile", load_profile(self.profile))
+        get_formation(self.formation, self.profile)
         get_op_set(self.ops)
         get_space(self.space)
         if self.method not in METHODS:
@@ -61,16 +69,16 @@ class TrialSpec:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrialSpec":
-        """The inverse of ``to_dict`` (a trial record's ``spec``)."""
+        """The inverse of ``to_dict`` (a trial record's ``spec``; one without a profile is spec-v1's)."""
         if not isinstance(values, dict) or not isinstance(values.get("hparams"), dict):
             raise ConfigError(f"a trial spec is a mapping with an 'hparams' mapping, got {values!r}")
         unknown = sorted(set(values) - set(cls.__dataclass_fields__))
         if unknown:
             raise ConfigError(f"unknown trial spec field {unknown[0]!r}")
-        return cls(**{**values, "hparams": HParams.from_mapping(values["hparams"])})
+        return cls(**{**values, "hparams": HParams.from_mapping(values["hparams"]), "profile": profile_of_record(values)})
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "hparams": self.hparams.to_dict()}
+        return {**asdict(self), "hparams": self.hparams.to_dict(), "profile": self.profile.to_dict()}
 
 
 @dataclass
@@ -122,7 +130,7 @@ def run_trials(
         raise ConfigError("seeds of one batch must differ")
     dev = resolve_device(device)
     start = time.perf_counter()
-    formation = get_formation(spec.formation)
+    formation = get_formation(spec.formation, spec.profile)
     method = METHODS[spec.method]
     outcome = method.run(spec, Problem(formation, seeds, "search-data", dev, dtype), progress)
     seconds = (time.perf_counter() - start) / len(seeds)

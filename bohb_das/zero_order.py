@@ -50,7 +50,8 @@ def candidate_losses(step: "ArchitectureStep", offsets: torch.Tensor) -> tuple[t
         optimizer = torch.optim.Adam(trainable, lr=hp.weight_lr, weight_decay=hp.weight_decay, foreach=True)
         for _ in range(hp.zo_inner_steps):
             x, ctx = problem.batch()
-            losses = trial_losses(copies, step.relaxation(alphas, step.progress, noise).detach(), x, ctx)
+            weights = step.relaxation(alphas, step.progress, noise).detach()
+            losses = trial_losses(copies, weights, x, ctx, problem.profile.weight_loss)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # a diverged copy only spoils its own gradients
             optimizer.step()

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from bohb_das.errors import ConfigError
+from bohb_das.profiles import BLUR_UNITS, Profile
 from bohb_das.formations import (
     FORMATIONS,
     VALIDATION_SIZE,
@@ -27,13 +28,14 @@ def test_adjoint_is_exact(name):
     assert torch.allclose(lhs, rhs, rtol=1e-12, atol=1e-12)
 
 
-def test_blur_is_zero_padded_gaussian_convolution():
-    kernel = gaussian_kernel()
+@pytest.mark.parametrize("units", BLUR_UNITS)
+def test_blur_is_zero_padded_gaussian_convolution(units):
+    kernel = gaussian_kernel(units)
     assert kernel.shape == (7,) and math.isclose(float(kernel.sum()), 1.0)
     assert torch.argmax(kernel) == 3 and torch.allclose(kernel, kernel.flip(0))
     x = torch.randn(5, 50, dtype=torch.float64)
     expected = F.conv1d(x[:, None], kernel[None, None], padding=3)[:, 0]
-    assert torch.allclose(get_formation("blur").forward(x), expected)
+    assert torch.allclose(get_formation("blur", Profile(blur_units=units)).forward(x), expected)
 
 
 def test_downsampling_keeps_every_fourth_blurred_sample():
@@ -52,9 +54,9 @@ def test_validation_set_is_fixed_and_shaped():
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     # same ground truth for every formation, so that numbers are comparable
     assert torch.equal(x1, validation_set(get_formation("blur"))[0])
-    # measurement noise is at the specified level
+    # measurement noise is at the profile's level
     residual = y1.double() - formation.forward(x1.double())
-    assert 0.008 < float(residual.std()) < 0.012
+    assert float(residual.std()) == pytest.approx(formation.noise_std, rel=0.2)
 
 
 def test_psnr_matches_definition():

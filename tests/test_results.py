@@ -8,13 +8,15 @@ from bohb_das.hparams import HParams, load_preset
 from bohb_das.results import correlation, group_statistics, hparams_label, load_trials, steps_to_beat, summarize
 
 
-def record(method="das", arch=20.0, one_shot=15.0, status="ok", seed=0, formation="blur", hparams="H1", seconds=2.0):
+def record(method="das", arch=20.0, one_shot=15.0, status="ok", seed=0, formation="blur", hparams="H1", seconds=2.0,
+           ops="all", profile="spec-v1"):
     return {
         "seed": seed, "status": status, "reason": None if status == "ok" else "diverged",
         "one_shot_psnr": one_shot, "arch_psnr": arch, "seconds": seconds, "backprojection_psnr": 29.2,
-        "spec": {"method": method, "formation": formation, "ops": "all", "space": "sequential",
+        "spec": {"method": method, "formation": formation, "ops": ops, "space": "sequential",
                  "epochs": 1, "width": 4, "hparams": HParams().to_dict(), "k": None},
-        "hparams_name": hparams, "method": method, "formation": formation, "ops": "all", "space": "sequential",
+        "hparams_name": hparams, "method": method, "formation": formation, "ops": ops, "space": "sequential",
+        "profile": profile,
     }
 
 

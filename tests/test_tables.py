@@ -10,6 +10,7 @@ from bohb_das.cache import TrialCache
 from bohb_das.cli import main
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams
+from bohb_das.profiles import Profile
 from bohb_das.results import label
 from bohb_das.tables import Grid, comparison_table, paper_table, render, split_variant, stats_table
 from bohb_das.trial import TrialSpec
@@ -92,6 +93,26 @@ def test_cache_reuses_finished_trials_and_keeps_them_when_interrupted(tmp_path, 
     assert again[1] == records[0]
     other = TrialSpec(epochs=2, width=4)
     assert cache.path(other, cache_module.torch.float32) != cache.path(spec, cache_module.torch.float32)
+
+
+def test_the_cache_key_holds_the_profile_settings_the_resolved_ops_and_the_computation_version(tmp_path, monkeypatch):
+    cache = TrialCache(tmp_path)
+    f32 = cache_module.torch.float32
+    spec = TrialSpec(**TINY, profile="spec-v1")
+    path = cache.path(spec, f32)
+    renamed = Profile.from_mapping({"name": "spec-v1"}, spec.profile)
+    assert cache.path(TrialSpec(**TINY, profile=renamed), f32) == path
+    changed = Profile.from_mapping({"name": "spec-v1", "psnr_peak": "one"})  # same name, other settings
+    assert cache.path(TrialSpec(**TINY, profile=changed), f32) != path
+    monkeypatch.setitem(cache_module.get_op_set.__globals__["OP_SETS"], "all", ("learnable_gd", "net", "roll"))
+    assert cache.path(spec, f32) != path  # the op set's name alone does not identify the trials
+    monkeypatch.undo()
+    assert cache.path(spec, f32) == path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record(seed=0)) + "\n")
+    assert list(cache.load(spec, f32)) == [0]
+    monkeypatch.setattr(cache_module, "COMPUTATION_VERSION", cache_module.COMPUTATION_VERSION + 1)
+    assert cache.load(spec, f32) == {}  # trials of another computation version are not reused
 
 
 def test_torn_last_cache_line_is_ignored(tmp_path):
@@ -179,7 +200,7 @@ def test_comparison_layout_has_formation_and_ops_columns_with_the_correlation():
 def test_a_method_variant_replaces_the_relaxation_and_names_the_row():
     grid = Grid(hparams=[("H1", HParams())], formations=["blur"], ops=["all"], spaces=["sequential"],
                 methods=["das", "das:gumbel"], trials=1, **TINY)
-    spec = grid.spec("das:gumbel", HParams(), "blur", "all", "sequential")
+    spec = grid.spec("das:gumbel", HParams(), "blur", "all", "sequential", grid.profiles[0])
     assert spec.method == "das" and spec.hparams.relaxation == "gumbel"
     assert split_variant("zarts_rs") == ("zarts_rs", None)
     labelled = label({"spec": spec.to_dict()}, None)

@@ -19,7 +19,8 @@ import yaml
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, InCondition, Integer
 
 from bohb_das.errors import ConfigError
-from bohb_das.hparams import SPACES_DIR, HParams
+from bohb_das.datafiles import SPACES_DIR
+from bohb_das.hparams import HParams
 
 #: The Table-7 space shipped with the package.
 DEFAULT_SPACE = SPACES_DIR / "das.yaml"

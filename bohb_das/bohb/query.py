@@ -18,6 +18,7 @@ from bohb_das.bohb.rundir import MANIFEST, ConfigId, Logs, read_logs, read_manif
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import PRESETS_DIR, load_preset
+from bohb_das.profiles import profile_of_record
 
 
 def incumbent_id(logs: Logs) -> ConfigId | None:
@@ -68,6 +69,7 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
         incumbent["hparams"] = Study.from_mapping(manifest).hparams(incumbent["config"]).to_dict()
     return {
         "run_dir": str(run_dir),
+        "profile": profile_of_record(manifest).name if manifest else None,
         "formation": manifest.get("formation"),
         "ops": manifest.get("ops"),
         "space": manifest.get("space"),
@@ -108,7 +110,8 @@ def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.Pat
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable form of :func:`query`'s summary."""
     lines = [
-        f"run {report['run_dir']}: {report['method']} on {report['formation']}/{report['ops']}/{report['space']}, "
+        f"run {report['run_dir']}: {report['method']} on {report['formation']}/{report['ops']}/{report['space']} "
+        f"(profile {report['profile']}), "
         f"target {report['target']}, {report['seeds_per_eval']} seed(s) per evaluation, "
         f"{report['n_configs']} configs, {report['n_results']} results ({report['n_crashed']} crashed), "
         f"{report['model_based_picks']} model-based picks",

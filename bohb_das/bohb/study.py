@@ -6,11 +6,12 @@ worker through the nameserver), so a resumed run or a late remote worker cannot 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from bohb_das.errors import ConfigError, require_integer
 from bohb_das.hparams import HParams
+from bohb_das.profiles import Profile, load_profile, profile_of_record
 
 TARGETS = ("oneshot", "final")
 
@@ -20,7 +21,8 @@ class Study:
     """``seed`` seeds BOHB's sampling; every evaluation trains ``repeats`` seeds ``seed, seed+1, ...``
     batched in one model (``--seeds-per-eval``), and its loss is the ``quantile`` of their losses (0.5:
     the median; higher is more pessimistic). ``relaxation`` is the relaxation of every evaluation
-    unless the hyperparameter space tunes it."""
+    unless the hyperparameter space tunes it. ``profile`` travels resolved (every setting), so a
+    worker on another host needs no profile file."""
 
     formation: str = "blur"
     ops: str = "all"
@@ -37,8 +39,10 @@ class Study:
     hp_space: str = "das"
     quantile: float = 0.5
     relaxation: str = "softmax"
+    profile: Profile = field(default_factory=load_profile)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "profile", load_profile(self.profile))
         for name in ("min_budget", "max_budget", "eta", "quantile"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -74,7 +78,7 @@ class Study:
 
         return TrialSpec(
             formation=self.formation, ops=self.ops, space=self.space, method=self.method,
-            epochs=epochs, width=self.width, hparams=self.hparams(config),
+            epochs=epochs, width=self.width, hparams=self.hparams(config), profile=self.profile,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,5 +86,7 @@ class Study:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "Study":
-        """Picks the study's fields out of a manifest (other keys are ignored)."""
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+        """Picks the study's fields out of a manifest (other keys are ignored); a manifest written
+        before profiles existed ran under spec-v1."""
+        picked = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        return cls(**{**picked, "profile": profile_of_record(values)})

@@ -28,6 +28,7 @@ from bohb_das.bohb.nameserver import Location, find_tasks, locate
 from bohb_das.bohb.rundir import LOGS
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
+from bohb_das.profiles import load_profile
 
 #: ``evaluate(study, config, budget, device) -> {"loss": float, "info": dict}``
 Evaluate = Callable[[Study, dict[str, Any], float, str], dict[str, Any]]
@@ -131,18 +132,26 @@ def run_worker(
     watch_interval: float = 2.0,
     master_grace: float = 20.0,
     log_path: str | os.PathLike[str] | None = None,
+    profile: str | None = None,
 ) -> int:
     """Serves one master until it shuts the worker down (0) or disappears (``EXIT_MASTER_GONE``).
 
     ``device`` defaults to the master's; ``host`` (this worker's address as seen by the master)
-    defaults to the interface that routes to the nameserver.
+    defaults to the interface that routes to the nameserver. The study, its profile included, is the
+    master's; ``profile`` (a name or file) makes the worker refuse a run under any other settings.
     """
     compat.install()
     if log_path is None and run_dir is not None:
         (Path(run_dir) / LOGS).mkdir(parents=True, exist_ok=True)
         log_path = Path(run_dir) / LOGS / f"worker-{socket.gethostname()}-{os.getpid()}.log"
     logger = compat.quiet_logger(f"bohb_das.worker.{os.getpid()}", log_path)
+    expected = load_profile(profile) if profile is not None else None  # a bad file fails before any wait
     location = locate(Path(run_dir) if run_dir is not None else None, nameserver, wait_s, logger)
+    if expected is not None:
+        running = Study.from_mapping(location.task).profile
+        if expected.settings() != running.settings():
+            raise ConfigError(f"run {location.run_id} uses profile {running.name!r} {running.settings()}, "
+                              f"not --profile {expected.name!r} {expected.settings()}")
     worker = DasWorker(
         location, resolve_evaluate(evaluate), device or location.task.get("device", "cpu"),
         host or compat.address_towards(location.host, location.port), logger, name,

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from bohb_das.cli.common import add_profile_argument
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ops", default="all", help="operation set (default: all)")
     parser.add_argument("--paper-batch", type=int, default=8, help="batch for the paper-scale figure (default: 8)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    add_profile_argument(parser)
     parser.add_argument("--output", type=Path, help="Markdown report (default: results/bench-<device>.md); "
                         "a .json twin is written beside it")
     parser.set_defaults(handler=run)
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from bohb_das.bench import run_bench
     from bohb_das.errors import ConfigError
     from bohb_das.operations import get_op_set
+    from bohb_das.profiles import load_profile
     from bohb_das.search_spaces import get_space
     from bohb_das.trial import resolve_device
 
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--trials, --epochs, --width and --paper-batch must be positive")
     device = resolve_device(args.device)
     report = run_bench(args.trials, device, args.width, args.epochs, args.space, args.ops, args.paper_batch,
-                       progress=lambda what: print(f"measuring {what} ...", file=sys.stderr, flush=True))
+                       progress=lambda what: print(f"measuring {what} ...", file=sys.stderr, flush=True),
+                       profile=load_profile(args.profile))
     text = format_report(report, args)
     print(text)
     output = args.output or Path("results") / f"bench-{device.type}.md"
@@ -56,7 +60,8 @@ def format_report(report, args: argparse.Namespace) -> str:
         f"# bohb-das bench ({time.strftime('%Y-%m-%d %H:%M')})",
         "",
         f"device: {report.device}; threads: {report.threads}; fused CPU kernel: {report.fused_kernel}; "
-        f"torch {report.torch_version}; {args.space} space, ops {args.ops}, width C={report.width}, "
+        f"torch {report.torch_version}; profile {report.profile}; {args.space} space, ops {args.ops}, "
+        f"width C={report.width}, "
         f"batch 128, {args.epochs} timed epochs per row",
         "",
         "| phase | T | batched trial-steps/s | one-by-one trial-steps/s | speed-up |",

@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from bohb_das.cli.common import add_problem_arguments, add_run_arguments
+from bohb_das.cli.common import add_problem_arguments, add_profile_argument, add_run_arguments
 from bohb_das.results import dumps
 
 
@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     worker.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the master's)")
     worker.add_argument("--host", help="this worker's address as seen by the master (default: the route to it)")
     worker.add_argument("--wait", type=float, default=300.0, help="seconds to wait for a live master (default: 300)")
+    add_profile_argument(worker, help="refuse to join a run whose profile has other settings than this one "
+                         "(a name in spaces/profiles or a YAML file; default: accept the master's)")
     worker.set_defaults(handler=_worker)
 
     query = subparsers.add_parser("query", help="incumbent and top-k configurations of a run directory",
@@ -95,7 +97,7 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
         formation=args.formation, ops=args.ops, space=args.space, method=args.method, width=args.width,
         target=args.target, iterations=args.iterations, min_budget=args.min_budget, max_budget=args.max_budget,
         eta=args.eta, seed=args.seed, repeats=args.repeats, hp_space=args.hp_space, quantile=args.quantile,
-        relaxation=args.relaxation,
+        relaxation=args.relaxation, profile=args.profile,
     )
     report = run_master(
         args.resume or args.run_dir, study, resume=bool(args.resume), host=host, port=port,
@@ -127,7 +129,8 @@ def _worker(args: argparse.Namespace) -> int:
         from bohb_das.trial import resolve_device
 
         device = str(resolve_device(args.device))
-    return run_worker(args.run_dir, args.nameserver, device=device, host=args.host, wait_s=args.wait)
+    return run_worker(args.run_dir, args.nameserver, device=device, host=args.host, wait_s=args.wait,
+                      profile=args.profile)
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -7,8 +7,17 @@ import argparse
 from bohb_das.hparams import HParams
 
 
+PROFILE_HELP = ("experiment profile: the paper's open readings (blur units, noise, roll, loss reduction, PSNR peak, "
+                "residual form); a name in spaces/profiles (paper, spec-v1, ...) or a YAML file (default: paper)")
+
+
+def add_profile_argument(parser: argparse.ArgumentParser, help: str = PROFILE_HELP) -> None:
+    parser.add_argument("--profile", default=None, metavar="NAME|FILE", help=help)
+
+
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
-    """The experiment axes: formation, operation set, search space, budget, width."""
+    """The experiment axes: profile, formation, operation set, search space, budget, width."""
+    add_profile_argument(parser)
     parser.add_argument("--formation", default="blur", help="data formation: blur or downsampling (default: blur)")
     parser.add_argument("--ops", default="all", help="operation set: good or all (default: all)")
     parser.add_argument("--space", default="sequential", help="search space: sequential or cell (default: sequential)")

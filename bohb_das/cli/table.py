@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bohb_das.cli.common import add_run_arguments
+from bohb_das.cli.common import PROFILE_HELP, add_run_arguments
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +18,8 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--hparams", nargs="+", default=["H1"], metavar="H",
                        help="hyperparameter sets: preset names, YAML files or BOHB run directories (their incumbent) "
                        "(default: H1)")
+    group.add_argument("--profile", nargs="+", metavar="NAME|FILE",
+                       help=PROFILE_HELP.replace("experiment profile", "experiment profiles (a table axis)"))
     group.add_argument("--formations", nargs="+", default=["blur", "downsampling"], help="(default: blur downsampling)")
     group.add_argument("--ops", nargs="+", default=["good", "all"], help="operation sets (default: good all)")
     group.add_argument("--space", nargs="+", default=["sequential"], help="search spaces (default: sequential)")
@@ -47,9 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "random-search steps needed to beat the DAS median.",
     )
     add_grid_arguments(parser)
-    parser.add_argument("--layout", choices=("paper", "compare", "stats"), default="paper",
+    parser.add_argument("--layout", choices=("paper", "compare", "stats", "fidelity"), default="paper",
                         help="paper: formations as columns; compare: (formation, ops) as columns with the one-shot vs "
-                        "architecture Pearson r (method comparison); stats: every statistic (default: paper)")
+                        "architecture Pearson r (method comparison); stats: every statistic; fidelity: each cell the "
+                        "paper publishes beside its numbers, per profile, with the error and which of the paper's "
+                        "findings hold (calibration and validation) (default: paper)")
     parser.add_argument("--target", choices=("arch", "one-shot"), default="arch",
                         help="the PSNR of the paper layout (default: arch, the architecture PSNR)")
     parser.add_argument("--format", choices=("markdown", "csv", "latex"), default="markdown", help="(default: markdown)")
@@ -83,6 +87,7 @@ def records_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     from bohb_das.cache import TrialCache
     from bohb_das.errors import ConfigError
+    from bohb_das.profiles import load_profile
     from bohb_das.tables import Grid, collect
     from bohb_das.trial import resolve_device
 
@@ -92,6 +97,7 @@ def records_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
         hparams=[resolve_hparams(h) for h in args.hparams], formations=args.formations, ops=args.ops,
         spaces=args.space, methods=args.methods, trials=args.trials, epochs=args.epochs, width=args.width,
         seed=args.seed, k=args.k if args.k == "auto" else int(args.k),
+        profiles=[load_profile(name) for name in args.profile or [None]],
     )
     if args.batch < 0:
         raise ConfigError("--batch must be >= 0")
@@ -104,23 +110,28 @@ def records_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def caption(records: list[dict[str, Any]], what: str) -> str:
-    """What the numbers are, trials per cell, budget, and the back-projection floors."""
+    """What the numbers are, trials per cell, budget, profiles, and the back-projection floors."""
     specs = {(r["spec"]["epochs"], r["spec"]["width"]) for r in records}
-    floors = {r["formation"]: r.get("backprojection_psnr") for r in records}
+    floors = {(r["profile"], r["formation"]): r.get("backprojection_psnr") for r in records}
+    profiles = list(dict.fromkeys(r["profile"] for r in records))
     budget = ", ".join(f"{e} epochs, width {w}" for e, w in sorted(specs))
     counts = {}
     for r in records:
-        key = (r["method"], r["hparams_name"], r["formation"], r["ops"], r["space"])
+        key = (r["method"], r["hparams_name"], r["formation"], r["ops"], r["space"], r["profile"])
         counts[key] = counts.get(key, 0) + 1
     trials = "/".join(str(n) for n in sorted(set(counts.values())))
-    floor = ", ".join(f"{f} {v:.2f} dB" for f, v in floors.items() if v is not None)
-    return f"{what} over {trials} trials per cell ({budget}); back-projection floor: {floor}"
+    floor = ", ".join(f"{f} {v:.2f} dB" + (f" ({p})" if len(profiles) > 1 else "")
+                      for (p, f), v in floors.items() if v is not None)
+    return (f"{what} over {trials} trials per cell ({budget}; profile {', '.join(profiles)}); "
+            f"back-projection floor: {floor}")
 
 
 def run(args: argparse.Namespace) -> int:
     from bohb_das.tables import comparison_table, paper_table, render, stats_table
 
     records = records_from_args(args)
+    if args.layout == "fidelity":
+        return _write(args, fidelity_report(records, args.format), records)
     if args.layout == "stats":
         table = stats_table(records, seed=args.seed)
     else:
@@ -132,6 +143,30 @@ def run(args: argparse.Namespace) -> int:
                 if args.layout == "stats" else f"{'architecture' if args.target == 'arch' else 'one-shot'} validation PSNR (dB)"
                 + ("; r: Pearson correlation of one-shot and architecture PSNR" if args.layout == "compare" else ""))
         text += f"\n{caption(records, what)}\n"
+    return _write(args, text, records)
+
+
+def fidelity_report(records: list[dict[str, Any]], fmt: str) -> str:
+    """The fidelity layout: the cells beside the paper's, the error per profile, the findings."""
+    from bohb_das.errors import ConfigError
+    from bohb_das.fidelity import findings_table, summary_table, versus_table
+    from bohb_das.tables import render
+
+    versus = versus_table(records)
+    if versus.empty:
+        raise ConfigError("none of these trials falls in a cell that the paper publishes (Tables 1-4)")
+    parts = [("Median architecture validation PSNR (dB) per cell: the paper's, then each profile's", versus),
+             ("Per profile: error against the paper's medians and means, findings held", summary_table(records))]
+    findings = findings_table(records)
+    if not findings.empty:
+        parts.append(("The paper's Table 1 findings: median gap (dB); negative = does not hold", findings))
+    if fmt != "markdown":
+        return "\n".join(render(table, fmt) for _, table in parts)
+    text = "\n".join(f"**{title}**\n\n{render(table, fmt)}" for title, table in parts)
+    return text + f"\n{caption(records, 'architecture validation PSNR (dB)')}\n"
+
+
+def _write(args: argparse.Namespace, text: str, records: list[dict[str, Any]]) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)

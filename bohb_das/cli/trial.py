@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     spec = TrialSpec(
         formation=args.formation, ops=args.ops, space=args.space, method=args.method,
-        epochs=args.epochs, width=args.width, hparams=hparams_from_args(args), k=args.k,
+        epochs=args.epochs, width=args.width, hparams=hparams_from_args(args), k=args.k, profile=args.profile,
     )
     if args.trials < 1 or args.batch < 0:
         raise ConfigError("--trials must be >= 1 and --batch >= 0")
@@ -92,7 +92,8 @@ def print_table(records: list[dict]) -> None:
             f"{r['seconds']:>6.1f}  {genotype}"
         )
     summary = trial_summary(records)
-    print(f"\nPSNR over {len(records)} trials (back-projection floor {records[0]['backprojection_psnr']:.2f} dB):")
+    print(f"\nPSNR over {len(records)} trials, profile {records[0]['spec']['profile']['name']} "
+          f"(back-projection floor {records[0]['backprojection_psnr']:.2f} dB):")
     for key, label in (("one_shot_psnr", "one-shot"), ("arch_psnr", "architecture")):
         s = summary[key]
         if key == "one_shot_psnr" and not METHODS[records[0]["spec"]["method"]].one_shot:

@@ -1,0 +1,44 @@
+"""The YAML data files under ``spaces/`` (presets, profiles): found by name or path, read as a
+mapping, with one-line errors that name the file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bohb_das.errors import ConfigError
+
+#: Where the shipped data files live; ``BOHB_DAS_SPACES`` points elsewhere (e.g. a shared filesystem).
+SPACES_DIR = Path(os.environ.get("BOHB_DAS_SPACES", Path(__file__).resolve().parent.parent / "spaces"))
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def resolve(name_or_path: str | os.PathLike[str], folder: Path, kind: str) -> Path:
+    """A path to an existing YAML file, or the name of one in ``folder``; ``kind`` names it in errors."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{kind} file {path} does not exist")
+        return path
+    candidate = folder / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise ConfigError(f"unknown {kind} {str(name_or_path)!r} (known: {', '.join(names(folder))})")
+    return candidate
+
+
+def read_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The mapping in a YAML file without its ``description``; ``what`` names its values in errors."""
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of {what}, got {type(values).__name__}")
+    values.pop("description", None)
+    return values
