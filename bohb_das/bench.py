@@ -21,7 +21,7 @@ from torch import nn
 from bohb_das.formations import get_formation
 from bohb_das.hparams import HParams
 from bohb_das.operations import get_op_set
-from bohb_das.profiles import Profile
+from bohb_das.profiles import Profile, load_profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search import ArchitectureStep
 from bohb_das.search_spaces import get_space
@@ -105,8 +105,6 @@ def run_bench(
     """Measures search and retraining throughput for each T in ``trial_counts`` (and for T = 1), under
     ``profile`` (default: the default profile)."""
     from bohb_das.kernels import fused_available
-
-    from bohb_das.profiles import load_profile
 
     profile = load_profile(profile)
     counts = sorted(set(trial_counts) | {1, paper_batch})

@@ -24,12 +24,16 @@ CLEAR_GAP_DB = 1.0
 
 
 def _medians(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[Cell, tuple[float, float]]]:
-    """profile -> cell -> (median, mean) of the architecture PSNR, for the cells the paper has."""
+    """profile -> cell -> (median, mean) of the architecture PSNR, for the cells the paper has; with
+    trials of several scales, each (profile, scale) is a column of its own."""
+    rows = group_statistics(records)
+    several = len({row["scale"] for row in rows}) > 1
     out: dict[str, dict[Cell, tuple[float, float]]] = {}
-    for row in group_statistics(records):
+    for row in rows:
         cell = Cell(row["space"], row["ops"], row["method"], row["hparams_name"], row["formation"])
         if cell in PAPER:
-            out.setdefault(row["profile"], {})[cell] = (row["arch_median"], row["arch_mean"])
+            column = f"{row['profile']} ({row['scale']})" if several else row["profile"]
+            out.setdefault(column, {})[cell] = (row["arch_median"], row["arch_mean"])
     return out
 
 

@@ -2,7 +2,7 @@
 
 Trial records are ``TrialResult.to_dict()`` or its JSON (``bohb-das trial --json`` / ``--output``
 lines, the cache). Records are grouped by (method, hyperparameter set, formation, ops, space,
-profile); each
+profile, scale = epochs and width), so that trials of another scale are never pooled; each
 group gets max / mean / median of both PSNRs (paper Tables 1-4), the failed count, the mean time,
 the one-shot vs architecture correlation with a seeded bootstrap interval (Figures 3-4) and, for
 DAS, how many random-search steps it takes on average to beat its median (paper 5.2).
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from bohb_das.errors import ConfigError
 
-GROUP_KEYS = ("method", "hparams_name", "formation", "ops", "space", "profile")
+GROUP_KEYS = ("method", "hparams_name", "formation", "ops", "space", "profile", "scale")
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
 
@@ -133,7 +133,12 @@ def label(record: dict[str, Any], hparams_name: str | None = None) -> dict[str, 
     hparams = {k: v for k, v in spec.get("hparams", {}).items() if k != "relaxation"}
     name = hparams_name or record.get("hparams_name") or hparams_label(hparams)
     return {**record, "hparams_name": name, "method": method_variant(spec), "profile": profile_of_record(spec).name,
-            **{key: spec.get(key) for key in ("formation", "ops", "space")}}
+            "scale": scale_label(spec), **{key: spec.get(key) for key in ("formation", "ops", "space")}}
+
+
+def scale_label(spec: Mapping[str, Any]) -> str:
+    """``"50 epochs, width 32"``: the budget and width of a trial spec."""
+    return f"{spec.get('epochs')} epochs, width {spec.get('width')}"
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -194,11 +199,12 @@ def group_key(record: Mapping[str, Any]) -> tuple:
 
 
 def group_statistics(records: Iterable[Mapping[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
-    """One row of statistics per (method, hparams_name, formation, ops, space, profile), in first-seen
-    order.
+    """One row of statistics per (method, hparams_name, formation, ops, space, profile, scale), in
+    first-seen order.
 
     DAS-like rows (``das``, ``das_single``) also get ``random_steps_to_beat_median``: computed from
-    the ``random`` trials of the same hyperparameters, formation, ops, space and profile, when present.
+    the ``random`` trials of the same hyperparameters, formation, ops, space, profile and scale, when
+    present.
     """
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for record in records:

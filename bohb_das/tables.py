@@ -1,6 +1,6 @@
 """The paper's tables: running (or loading) a grid of trials and laying their statistics out.
 
-Layout ``paper``: one row per (profile, space, ops, method, hyperparameter set) -- the axes that vary are
+Layout ``paper``: one row per (profile, scale, space, ops, method, hyperparameter set) -- the axes that vary are
 shown -- and max / mean / median of a PSNR per formation, plus the mean seconds per trial. With one
 hyperparameter set and several methods that is Table 1/2; with one method and several
 hyperparameter sets it is the transfer table, Table 3/4. Layout ``compare`` (the methods beyond the
@@ -143,7 +143,7 @@ def _layout(records: Sequence[dict[str, Any]], target: str, column_axes: tuple[s
     if target not in TARGETS:
         raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     rows = group_statistics(records, seed)
-    axes = [axis for axis in ("profile", "space", "ops", "method", "hparams_name")
+    axes = [axis for axis in ("profile", "scale", "space", "ops", "method", "hparams_name")
             if axis not in column_axes and (axis == "method" or len({r[axis] for r in rows}) > 1)]
     groups = list(dict.fromkeys(" ".join(r[a] for a in column_axes) for r in rows))
     table: dict[tuple, dict[tuple[str, str], float]] = {}

@@ -27,9 +27,10 @@ from bohb_das.bohb.nameserver import locate
 from bohb_das.bohb.query import export_incumbent, format_report, query
 from bohb_das.bohb.rundir import CREDENTIALS, read_logs, read_manifest, write_credentials
 from bohb_das.bohb.study import Study
-from bohb_das.bohb.worker import summarize
+from bohb_das.bohb.worker import run_worker, summarize
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams, load_preset
+from bohb_das.profiles import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"ping_interval": 1, "comm_timeout": 5}
@@ -282,6 +283,27 @@ def test_stale_credentials_do_not_mislead_a_new_worker(tmp_path):
             worker.wait()
     assert {pid for pid, _ in started_jobs(run_dir)} == {worker.pid} and report["n_results"] == 4
     assert not (run_dir / CREDENTIALS).exists()
+
+
+def test_a_worker_refuses_a_run_under_another_profile_and_the_manifest_keeps_it(tmp_path):
+    run_dir = tmp_path / "run"
+    handle = in_thread(lambda: run_master(run_dir, Study(**CHEAP_STUDY, profile="spec-v1"), local_workers=0, **FAST), 90)
+    with pytest.raises(ConfigError, match="uses profile 'spec-v1'"):
+        run_worker(run_dir, evaluate="bohb_helpers:quadratic", wait_s=30, profile="paper")
+    code = ("import sys; from bohb_das.bohb.worker import run_worker; sys.exit(run_worker(sys.argv[1], "
+            "evaluate='bohb_helpers:quadratic', wait_s=60, master_grace=3, watch_interval=0.5, profile='spec-v1'))")
+    worker = subprocess.Popen([sys.executable, "-c", code, str(run_dir)])
+    try:
+        report = finish(handle)
+        assert worker.wait(20) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert report["n_results"] == 4 and report["profile"] == "spec-v1"
+    manifest = read_manifest(run_dir)
+    assert manifest["profile"] == load_profile("spec-v1").to_dict()
+    assert Study.from_mapping({k: v for k, v in manifest.items() if k != "profile"}).profile.name == "spec-v1"
 
 
 # --- non-finite losses --------------------------------------------------------------------------

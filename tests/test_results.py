@@ -16,7 +16,7 @@ def record(method="das", arch=20.0, one_shot=15.0, status="ok", seed=0, formatio
         "spec": {"method": method, "formation": formation, "ops": ops, "space": "sequential",
                  "epochs": 1, "width": 4, "hparams": HParams().to_dict(), "k": None},
         "hparams_name": hparams, "method": method, "formation": formation, "ops": ops, "space": "sequential",
-        "profile": profile,
+        "profile": profile, "scale": "1 epochs, width 4",
     }
 
 

@@ -117,7 +117,7 @@ def caption(records: list[dict[str, Any]], what: str) -> str:
     budget = ", ".join(f"{e} epochs, width {w}" for e, w in sorted(specs))
     counts = {}
     for r in records:
-        key = (r["method"], r["hparams_name"], r["formation"], r["ops"], r["space"], r["profile"])
+        key = (r["method"], r["hparams_name"], r["formation"], r["ops"], r["space"], r["profile"], r["scale"])
         counts[key] = counts.get(key, 0) + 1
     trials = "/".join(str(n) for n in sorted(set(counts.values())))
     floor = ", ".join(f"{f} {v:.2f} dB" + (f" ({p})" if len(profiles) > 1 else "")
