@@ -120,8 +120,10 @@ def caption(records: list[dict[str, Any]], what: str) -> str:
         key = (r["method"], r["hparams_name"], r["formation"], r["ops"], r["space"], r["profile"], r["scale"])
         counts[key] = counts.get(key, 0) + 1
     trials = "/".join(str(n) for n in sorted(set(counts.values())))
-    floor = ", ".join(f"{f} {v:.2f} dB" + (f" ({p})" if len(profiles) > 1 else "")
-                      for (p, f), v in floors.items() if v is not None)
+    floor = "; ".join(
+        (f"{p}: " if len(profiles) > 1 else "")
+        + ", ".join(f"{f} {v:.2f} dB" for (q, f), v in sorted(floors.items()) if q == p and v is not None)
+        for p in profiles)
     return (f"{what} over {trials} trials per cell ({budget}; profile {', '.join(profiles)}); "
             f"back-projection floor: {floor}")
 
@@ -155,7 +157,7 @@ def fidelity_report(records: list[dict[str, Any]], fmt: str) -> str:
     versus = versus_table(records)
     if versus.empty:
         raise ConfigError("none of these trials falls in a cell that the paper publishes (Tables 1-4)")
-    parts = [("Median architecture validation PSNR (dB) per cell: the paper's, then each profile's", versus),
+    parts = [("Median architecture validation PSNR (dB) per cell: published in the paper, then each profile's", versus),
              ("Per profile: error against the paper's medians and means, findings held", summary_table(records))]
     findings = findings_table(records)
     if not findings.empty:
