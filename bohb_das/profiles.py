@@ -18,6 +18,7 @@ import functools
 import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any, Mapping
 
 from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve
@@ -104,18 +105,29 @@ def load_profile(name_or_path: str | os.PathLike[str] | Profile | None = None) -
     Errors name the file and the offending setting."""
     if isinstance(name_or_path, Profile):
         return name_or_path
-    return _load(str(DEFAULT_PROFILE if name_or_path is None else name_or_path), ())
+    return _load_file(resolve(DEFAULT_PROFILE if name_or_path is None else name_or_path, PROFILES_DIR, "profile"), ())
+
+
+def _load_file(path: Path, chain: tuple[Path, ...]) -> Profile:
+    """``base`` is a profile name or a path relative to the file that names it."""
+    path = path.resolve()
+    if path in chain:
+        raise ConfigError(f"{path}: profile bases form a cycle")
+    return _parse(path, path.stat().st_mtime_ns, chain)
 
 
 @functools.lru_cache(maxsize=64)
-def _load(name_or_path: str, chain: tuple[str, ...]) -> Profile:
-    path = resolve(name_or_path, PROFILES_DIR, "profile")
-    if str(path.resolve()) in chain:
-        raise ConfigError(f"{path}: profile bases form a cycle")
+def _parse(path: Path, mtime_ns: int, chain: tuple[Path, ...]) -> Profile:
+    """Cached by file and modification time: every TrialSpec loads its default profile."""
     values = read_mapping(path, "profile settings")
     base_name = values.pop("base", None)
     try:
-        base = _load(str(base_name), chain + (str(path.resolve()),)) if base_name is not None else None
+        base = None
+        if base_name is not None:
+            base_path = Path(str(base_name))
+            relative = base_path.suffix in (".yaml", ".yml") and not base_path.is_absolute()
+            base_path = resolve(path.parent / base_path if relative else base_path, PROFILES_DIR, "profile")
+            base = _load_file(base_path, chain + (path,))
         return Profile.from_mapping({"name": path.stem, **values}, base)
     except ConfigError as exc:
         message = str(exc)

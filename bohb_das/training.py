@@ -2,8 +2,8 @@
 
 The loss of a batch of T trials is the SUM of the per-trial losses (each the mean or the sum of the
 squared errors over its signals, as the profile says): with elementwise optimizers (Adam, SGD) over
-stacked parameters each trial then gets exactly the update it would get alone. Nothing here couples trials, so a trial whose loss turns non-finite is marked failed and the
-others go on.
+stacked parameters each trial then gets exactly the update it would get alone. Nothing here couples
+trials, so a trial whose loss turns non-finite is marked failed and the others go on.
 """
 
 from __future__ import annotations

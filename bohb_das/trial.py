@@ -2,8 +2,8 @@
 and the two PSNR targets.
 
 A trial is one seed of one method with one hyperparameter set on one formation, operation set and
-space, under one experiment profile (SPEC 6). ``run_trials`` runs any number of seeds batched in one model; a trial's result does
-not depend on which other trials share its batch.
+space, under one experiment profile (SPEC 6). ``run_trials`` runs any number of seeds batched in
+one model; a trial's result does not depend on which other trials share its batch.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Experiment profiles: loading and validation, and what each setting does to a trial."""
 
 import math
+import os
 
 import pytest
 import torch
@@ -54,9 +55,23 @@ def test_a_malformed_profile_is_refused_naming_the_file(tmp_path, text, message)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_relative_base_is_found_beside_its_file_and_edits_are_seen(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "base.yaml").write_text("base: paper\nnoise_std: 0.05\n")
+    (tmp_path / "sub" / "child.yaml").write_text("base: base.yaml\npsnr_peak: max\n")
+    monkeypatch.chdir(tmp_path)
+    child = load_profile("sub/child.yaml")
+    assert (child.name, child.noise_std, child.psnr_peak) == ("child", 0.05, "max")
+    assert child.blur_units == load_profile("paper").blur_units
+    path = tmp_path / "sub" / "child.yaml"
+    path.write_text("base: base.yaml\npsnr_peak: one\n")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert load_profile("sub/child.yaml").psnr_peak == "one"
+
+
 def test_a_base_cycle_and_unknown_names_are_refused(tmp_path):
-    (tmp_path / "a.yaml").write_text(f"base: {tmp_path / 'b.yaml'}\n")
-    (tmp_path / "b.yaml").write_text(f"base: {tmp_path / 'a.yaml'}\n")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
     with pytest.raises(ConfigError, match="cycle"):
         load_profile(tmp_path / "a.yaml")
     with pytest.raises(ConfigError, match="unknown profile 'papr'"):
