@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the reduced-scale reproduction in results/ (see results/README.md).
-#   results/run.sh                      # everything: Tables 1-4, Figures 3-4, transfer heatmap
+# Regenerates the reproduction in results/ (see results/README.md).
+#   results/run.sh                      # everything: calibration, Tables 1-4, Figures 3-4, heatmap, comparison
 #   results/run.sh table1 table3 fig3   # only these
 # Scale and profile from the environment (defaults: the documented scale of results/README.md):
 #   TRIALS=8 EPOCHS=50 WIDTH=32 K=5 PROFILE=paper     on a GPU: TRIALS=75
@@ -15,25 +15,27 @@ RUN=(--seed 0 --device "${DEVICE:-auto}" --cache "$CACHE" --quiet)
 SCALE=(--trials "$TRIALS" --epochs "$EPOCHS" --width "$WIDTH" --k "$K")
 COMMON=("${SCALE[@]}" --profile "$PROFILE" "${RUN[@]}")
 # Calibration (Table 1 only): candidate profiles screened at a reduced scale, then the chosen one
-# and spec-v1 at the scale above.
+# and spec-v1 at the scale above (8 trials x 50 epochs, width 32 unless overridden).
 SCREEN_SCALE=(--trials 8 --epochs 10 --width 16 --k 5)
-SCREENED=(spec-v1 alpha-sum domain domain-dncnn domain-skip0 domain-peak1 domain-max domain-noise10)
-TABLE1=(--hparams H1 --ops good all --methods gd_only nets_only das random random_search)
-BOHB_SEQ=(bohb-one-shot-blur bohb-one-shot-ds bohb-blur)
-BEYOND=(das darts2 zarts_rs zarts_mgs zarts_gld das:sparsemax das:sparsestmax das:sigmoid das:gumbel)
+SCREENED=(spec-v1 alpha-sum domain domain-dncnn domain-skip0 domain-peak1 domain-max domain-noise10 paper)
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+table1_fidelity() {  # SCALE... PROFILE... -> the fidelity layout of exactly Table 1's 16 cells, to stdout
+  local name=$1; shift
+  $BD table "$@" "${RUN[@]}" --hparams H1 --ops good --methods gd_only nets_only das random random_search --save-trials "$TMP/$name-good.jsonl" --output /dev/null
+  $BD table "$@" "${RUN[@]}" --hparams H1 --ops all --methods das random random_search --save-trials "$TMP/$name-all.jsonl" --output /dev/null
+  $BD table --from "$TMP/$name-good.jsonl" "$TMP/$name-all.jsonl" --layout fidelity
+}
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(calibration table1 table3 fig3 fig4 transfer table2 table4 compare)
 
 for target in "${targets[@]}"; do
   echo "== $target ($(date +%T))" >&2
   case $target in
     calibration)  # Table 1 per profile beside the paper's numbers: error and findings (results/calibration.md)
-      $BD table "${SCREEN_SCALE[@]}" "${RUN[@]}" "${TABLE1[@]}" --profile "${SCREENED[@]}" --layout fidelity --output "$OUT/calibration_screen.md"
-      $BD table "${SCALE[@]}" "${RUN[@]}" "${TABLE1[@]}" --profile paper spec-v1 --layout fidelity --output "$OUT/calibration_paper_scale.md"
       { echo "# Calibration of the default profile on the paper's Table 1"; echo
-        echo "## Screening: every candidate profile at a reduced scale"; echo; cat "$OUT/calibration_screen.md"; echo
+        echo "## Screening: every candidate profile at a reduced scale"; echo
+        table1_fidelity screen "${SCREEN_SCALE[@]}" --profile "${SCREENED[@]}"; echo
         echo "## The chosen profile (paper) and spec-v1 at the paper's epochs and width"; echo
-        cat "$OUT/calibration_paper_scale.md"; } > "$OUT/calibration.md"
-      rm "$OUT/calibration_screen.md" "$OUT/calibration_paper_scale.md" ;;
+        table1_fidelity paper-scale "${SCALE[@]}" --profile paper spec-v1; } > "$OUT/calibration.md" ;;
     table1)  # methods x formations, sequential space, H1 (paper Table 1)
       $BD table "${COMMON[@]}" --hparams H1 --ops good --methods gd_only nets_only das random random_search --output "$OUT/table1_good.md"
       $BD table "${COMMON[@]}" --hparams H1 --ops all --methods das random random_search --output "$OUT/table1_all.md"

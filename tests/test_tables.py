@@ -148,6 +148,11 @@ def test_table_cli_runs_then_reuses_the_cache(tmp_path, monkeypatch, capsys):
     assert list(csv.index) == [("das", "H1"), ("das", "H2")]
     assert main(argv + ["--format", "latex", "--output", str(tmp_path / "t.tex")]) == 0
     assert "\\toprule" in (tmp_path / "t.tex").read_text()
+    saved = tmp_path / "saved.jsonl"
+    assert main(argv + ["--save-trials", str(saved)]) == 0
+    again = capsys.readouterr().out
+    assert main(["table", "--from", str(saved)]) == 0  # the saved trials make the same table
+    assert capsys.readouterr().out == again
 
 
 def test_plots_write_pngs(tmp_path):

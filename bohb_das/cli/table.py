@@ -34,6 +34,8 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch", type=int, default=0, help="trials per batched model; 0 = all of a cell at once")
     group.add_argument("--cache", type=Path, help="trial cache directory (default: $XDG_CACHE_HOME/bohb-das, "
                        "i.e. ~/.cache/bohb-das)")
+    group.add_argument("--save-trials", type=Path, metavar="FILE",
+                       help="also write the trial records behind the output as JSON lines (for --from)")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
     add_run_arguments(parser)
 
@@ -78,11 +80,18 @@ def resolve_hparams(text: str) -> tuple[str, Any]:
 
 
 def records_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The labelled trial records the arguments name: read from --from files, else run or cached."""
-    if args.sources:
-        from bohb_das.results import load_trials
+    """The labelled trial records the arguments name: read from --from files, else run or cached;
+    written to ``--save-trials`` too."""
+    from bohb_das.results import dumps, load_trials
 
-        return load_trials(args.sources)
+    records = load_trials(args.sources) if args.sources else _grid_records(args)
+    if args.save_trials:
+        args.save_trials.parent.mkdir(parents=True, exist_ok=True)
+        args.save_trials.write_text("".join(dumps(record) + "\n" for record in records))
+    return records
+
+
+def _grid_records(args: argparse.Namespace) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
     from bohb_das.cache import TrialCache
