@@ -120,15 +120,14 @@ def _grid_records(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def caption(records: list[dict[str, Any]], what: str) -> str:
     """What the numbers are, trials per cell, budget, profiles, and the back-projection floors."""
-    specs = {(r["spec"]["epochs"], r["spec"]["width"]) for r in records}
+    from collections import Counter
+
+    from bohb_das.results import group_key
+
     floors = {(r["profile"], r["formation"]): r.get("backprojection_psnr") for r in records}
     profiles = list(dict.fromkeys(r["profile"] for r in records))
-    budget = ", ".join(f"{e} epochs, width {w}" for e, w in sorted(specs))
-    counts = {}
-    for r in records:
-        key = (r["method"], r["hparams_name"], r["formation"], r["ops"], r["space"], r["profile"], r["scale"])
-        counts[key] = counts.get(key, 0) + 1
-    trials = "/".join(str(n) for n in sorted(set(counts.values())))
+    budget = ", ".join(dict.fromkeys(r["scale"] for r in records))
+    trials = "/".join(str(n) for n in sorted(set(Counter(group_key(r) for r in records).values())))
     floor = "; ".join(
         (f"{p}: " if len(profiles) > 1 else "")
         + ", ".join(f"{f} {v:.2f} dB" for (q, f), v in sorted(floors.items()) if q == p and v is not None)
