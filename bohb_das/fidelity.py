@@ -26,12 +26,17 @@ PUBLISHED = "published"
 CLEAR_GAP_DB = 1.0
 
 
-def _medians(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[Cell, tuple[float, float]]]:
+#: profile -> cell -> (median, mean) of the architecture PSNR.
+Medians = dict[str, dict[Cell, tuple[float, float]]]
+
+
+def medians(records: Sequence[Mapping[str, Any]]) -> Medians:
     """profile -> cell -> (median, mean) of the architecture PSNR, for the cells the paper has; with
-    trials of several scales, each (profile, scale) is a column of its own."""
+    trials of several scales, each (profile, scale) is a column of its own. Computed once and handed
+    to the three tables below (grouping runs the bootstrap of every group)."""
     rows = group_statistics(records)
     several = len({row["scale"] for row in rows}) > 1
-    out: dict[str, dict[Cell, tuple[float, float]]] = {}
+    out: Medians = {}
     for row in rows:
         cell = Cell(row["space"], row["ops"], row["method"], row["hparams_name"], row["formation"])
         if cell in PAPER:
@@ -40,9 +45,8 @@ def _medians(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[Cell, tuple
     return out
 
 
-def versus_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def versus_table(ours: Medians) -> pd.DataFrame:
     """One row per cell the paper publishes (in its order): the published median, then each profile's."""
-    ours = _medians(records)
     cells = [c for c in PAPER if any(c in cells for cells in ours.values())]
     data = [[PAPER[c].median] + [ours[p].get(c, (math.nan,))[0] for p in ours] for c in cells]
     index = pd.MultiIndex.from_tuples([(c.space, c.ops, c.method, c.hparams, c.formation) for c in cells],
@@ -62,12 +66,12 @@ def _clear_pairs(cells: Sequence[Cell]) -> list[tuple[Cell, Cell]]:
     return pairs
 
 
-def summary_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def summary_table(ours: Medians) -> pd.DataFrame:
     """Per profile: cells compared, mean absolute error of medians and of means (dB), mean signed
     error of medians (ours - paper), the stated Table 1 findings that hold, and the share of the
     paper's clear pairwise orderings (>= CLEAR_GAP_DB) that ours keep."""
     rows = []
-    for profile, cells in _medians(records).items():
+    for profile, cells in ours.items():
         finite = {c: v for c, v in cells.items() if math.isfinite(v[0])}
         errors = [v[0] - PAPER[c].median for c, v in finite.items()]
         mean_errors = [abs(v[1] - PAPER[c].mean) for c, v in finite.items() if math.isfinite(v[1])]
@@ -87,10 +91,9 @@ def summary_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("profile")
 
 
-def findings_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def findings_table(ours: Medians) -> pd.DataFrame:
     """The paper's stated Table 1 findings: the published median gap (dB), then each profile's gap; a
     negative gap is a finding that does not hold."""
-    ours = _medians(records)
     data, index = [], []
     for o in TABLE1_ORDERINGS:
         gaps = [ours[p][o.higher][0] - ours[p][o.lower][0] if o.higher in ours[p] and o.lower in ours[p] else math.nan
