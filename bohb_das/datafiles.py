@@ -1,5 +1,5 @@
-"""The YAML data files under ``spaces/`` (presets, profiles): found by name or path, read as a
-mapping, with one-line errors that name the file."""
+"""The YAML data files under ``spaces/`` (presets, profiles, BOHB spaces): found by name or path,
+read with one-line errors that name the file."""
 
 from __future__ import annotations
 
@@ -32,12 +32,17 @@ def resolve(name_or_path: str | os.PathLike[str], folder: Path, kind: str) -> Pa
     return candidate
 
 
-def read_mapping(path: Path, what: str) -> dict[str, Any]:
-    """The mapping in a YAML file without its ``description``; ``what`` names its values in errors."""
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML of a file; invalid YAML is a one-line error naming the file."""
     try:
-        values = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def read_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The mapping in a YAML file without its ``description``; ``what`` names its values in errors."""
+    values = read_yaml(path)
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of {what}, got {type(values).__name__}")
     values.pop("description", None)

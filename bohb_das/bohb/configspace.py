@@ -15,11 +15,10 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, InCondition, Integer
 
+from bohb_das.datafiles import SPACES_DIR, read_yaml
 from bohb_das.errors import ConfigError
-from bohb_das.datafiles import SPACES_DIR
 from bohb_das.hparams import HParams
 
 #: The Table-7 space shipped with the package.
@@ -44,11 +43,7 @@ def resolve_space_path(name_or_path: str | os.PathLike[str] | None) -> Path:
 def read_space_file(name_or_path: str | os.PathLike[str] | None = None) -> tuple[Path, dict[str, Any]]:
     """The parsed YAML of a space file (validated by :func:`build_space`, not here)."""
     path = resolve_space_path(name_or_path)
-    try:
-        definition = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return path, definition
+    return path, read_yaml(path)
 
 
 def load_space(name_or_path: str | os.PathLike[str] | None = None, seed: int | None = None,
