@@ -18,6 +18,8 @@ COMMON=("${SCALE[@]}" --profile "$PROFILE" "${RUN[@]}")
 # and spec-v1 at the scale above (8 trials x 50 epochs, width 32 unless overridden).
 SCREEN_SCALE=(--trials 8 --epochs 10 --width 16 --k 5)
 SCREENED=(spec-v1 alpha-sum domain domain-dncnn domain-skip0 domain-peak1 domain-max domain-noise10 paper)
+BOHB_SEQ=(bohb-one-shot-blur bohb-one-shot-ds bohb-blur)
+BEYOND=(das darts2 zarts_rs zarts_mgs zarts_gld das:sparsemax das:sparsestmax das:sigmoid das:gumbel)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 table1_fidelity() {  # SCALE... PROFILE... -> the fidelity layout of exactly Table 1's 16 cells, to stdout
   local name=$1; shift
