@@ -1,5 +1,6 @@
-"""The YAML data files under ``spaces/`` (presets, profiles, BOHB spaces): found by name or path,
-read with one-line errors that name the file."""
+"""The YAML data files under ``bohb_das/spaces/`` (presets, profiles, BOHB spaces): found by name or
+path, read with one-line errors that name the file. They are package data, so that an installed
+(non-editable) copy has them too."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import yaml
 from bohb_das.errors import ConfigError
 
 #: Where the shipped data files live; ``BOHB_DAS_SPACES`` points elsewhere (e.g. a shared filesystem).
-SPACES_DIR = Path(os.environ.get("BOHB_DAS_SPACES", Path(__file__).resolve().parent.parent / "spaces"))
+SPACES_DIR = Path(os.environ.get("BOHB_DAS_SPACES", Path(__file__).resolve().parent / "spaces"))
 
 
 def names(folder: Path) -> list[str]:

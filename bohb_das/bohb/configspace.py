@@ -1,6 +1,6 @@
-"""The BOHB search space as a data file: ``spaces/das.yaml`` -> a ConfigSpace ``ConfigurationSpace``.
+"""The BOHB search space as a data file: ``bohb_das/spaces/das.yaml`` -> a ConfigSpace ``ConfigurationSpace``.
 
-The file format (see the comments in ``spaces/das.yaml``) holds float / integer / categorical
+The file format (see the comments in ``bohb_das/spaces/das.yaml``) holds float / integer / categorical
 hyperparameters and optional conditions, so a conditional hyperparameter (e.g. a Gumbel temperature
 only for ``relaxation: gumbel``) is one more entry, not code: a ConfigSpace condition, so BOHB samples
 and models it only where it is active. A condition on the run's ``method`` instead (e.g. the ZARTS
@@ -29,7 +29,7 @@ _CATEGORICAL_KEYS = {"type", "choices", "default"}
 
 
 def resolve_space_path(name_or_path: str | os.PathLike[str] | None) -> Path:
-    """A path to a YAML file, or the name of a space under ``spaces/`` (None: the Table-7 space)."""
+    """A path to a YAML file, or the name of a space under ``bohb_das/spaces/`` (None: the Table-7 space)."""
     if name_or_path is None:
         return DEFAULT_SPACE
     path = Path(name_or_path)

@@ -88,7 +88,7 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
 
 
 def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """Writes the incumbent as a preset YAML: ``spaces/presets/NAME.yaml`` or the given path."""
+    """Writes the incumbent as a preset YAML: ``bohb_das/spaces/presets/NAME.yaml`` or the given path."""
     report = query(run_dir, top=0)
     incumbent = report["incumbent"]
     if incumbent is None:

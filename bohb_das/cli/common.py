@@ -8,7 +8,7 @@ from bohb_das.hparams import HParams
 
 
 PROFILE_HELP = ("experiment profile: the paper's open readings (blur units, noise, roll, loss reduction, PSNR peak, "
-                "residual form); a name in spaces/profiles (paper, spec-v1, ...) or a YAML file (default: paper)")
+                "residual form); a name in bohb_das/spaces/profiles (paper, spec-v1, ...) or a YAML file (default: paper)")
 
 
 def add_profile_argument(parser: argparse.ArgumentParser, help: str = PROFILE_HELP) -> None:
