@@ -3,7 +3,7 @@ the paper DAS with other architecture updates: second-order DARTS and the three 
 
 Every method maps a batch of trials (one ``Problem``, one seed per trial) to an ``Outcome``: the
 architecture each trial ends with and its two PSNRs. All of them end in ``retrain``: the chosen
-genotypes trained from scratch with the spec's weight hyperparameters, batched over trials with
+genotypes trained from scratch with each trial's weight hyperparameters, batched over trials with
 one-hot mixing weights (the genotypes may differ per trial). Every random choice comes from the
 trial's own seeded streams, so a trial's result does not depend on its batch.
 
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
+from bohb_das.hparams import HParams
 from bohb_das.operations import get_op_set
 from bohb_das.rng import TrialStreams, derive_seed
 from bohb_das.search import das_search
@@ -54,14 +55,15 @@ def train_genotypes(
     genotypes: Sequence[Genotype],
     problem: Problem,
     spec: "TrialSpec",
+    hparams: Sequence[HParams],
     progress: Progress | None = None,
 ) -> tuple[SearchSpace, torch.Tensor, Failures]:
-    """Trains each genotype from scratch (one trial each, batched); returns the trained network,
-    its one-hot mixing weights and the failures."""
+    """Trains each genotype from scratch (one trial each, batched, each with its ``hparams``);
+    returns the trained network, its one-hot mixing weights and the failures."""
     model = build(space, op_names, problem, spec.width, "retrain-init")
     weights = model.one_hot(genotypes)
     failures = Failures.none(problem.trials)
-    train(model, lambda: weights, problem, spec.hparams, spec.epochs, failures, "retrain", progress=progress)
+    train(model, lambda: weights, problem, hparams, spec.epochs, failures, "retrain", progress=progress)
     return model, weights, failures
 
 
@@ -71,11 +73,12 @@ def retrain(
     genotypes: Sequence[Genotype],
     problem: Problem,
     spec: "TrialSpec",
+    hparams: Sequence[HParams],
     progress: Progress | None = None,
 ) -> tuple[list[float], list[str | None]]:
-    """Each genotype's architecture validation PSNR after training from scratch, and its failure
-    reason (None when it trained)."""
-    model, weights, failures = train_genotypes(space, op_names, genotypes, problem, spec, progress)
+    """Each genotype's architecture validation PSNR after training from scratch with its
+    ``hparams``, and its failure reason (None when it trained)."""
+    model, weights, failures = train_genotypes(space, op_names, genotypes, problem, spec, hparams, progress)
     psnrs = evaluate(model, weights, problem.derived("eval-arch")).cpu().tolist()
     return psnrs, failures.reasons
 
@@ -83,6 +86,7 @@ def retrain(
 def _finish(
     spec: "TrialSpec",
     problem: Problem,
+    hparams: Sequence[HParams],
     genotypes: Sequence[Genotype],
     failures: Failures,
     progress: Progress | None,
@@ -97,7 +101,8 @@ def _finish(
     if alive:
         psnrs, reasons = retrain(
             get_space(spec.space), get_op_set(spec.ops), [genotypes[t] for t in alive],
-            problem.derived("retrain-data", [problem.seeds[t] for t in alive]), spec, progress,
+            problem.derived("retrain-data", [problem.seeds[t] for t in alive]), spec,
+            [hparams[t] for t in alive], progress,
         )
         for t, value, reason in zip(alive, psnrs, reasons):
             arch[t], failures.reasons[t] = value, reason
@@ -110,13 +115,14 @@ def _finish(
     )
 
 
-def run_das(spec: "TrialSpec", problem: Problem, progress: Progress | None, update: str = "first_order") -> Outcome:
+def run_das(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None,
+            update: str = "first_order") -> Outcome:
     """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch; ``update``
     is the architecture update (``bohb_das.search.UPDATES``: DARTS first or second order, ZARTS)."""
     failures = Failures.none(problem.trials)
-    found = das_search(get_space(spec.space), get_op_set(spec.ops), problem, spec.hparams, spec.epochs,
+    found = das_search(get_space(spec.space), get_op_set(spec.ops), problem, hparams, spec.epochs,
                        spec.width, failures, progress, update=update)
-    return _finish(spec, problem, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
+    return _finish(spec, problem, hparams, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
                    found.one_shot_psnr.cpu().tolist())
 
 
@@ -125,12 +131,12 @@ def uniform_genotype(space: type[SearchSpace], op: str) -> Genotype:
     return Genotype(space.name, (op,) * len(space.edges))
 
 
-def fixed(op: str) -> Callable[["TrialSpec", Problem, Progress | None], Outcome]:
+def fixed(op: str) -> Callable[["TrialSpec", Problem, Sequence[HParams], Progress | None], Outcome]:
     """The baseline that trains the all-``op`` architecture (no search)."""
 
-    def run(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+    def run(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
         genotype = uniform_genotype(get_space(spec.space), op)
-        return _finish(spec, problem, [genotype] * problem.trials, Failures.none(problem.trials), progress)
+        return _finish(spec, problem, hparams, [genotype] * problem.trials, Failures.none(problem.trials), progress)
 
     return run
 
@@ -162,7 +168,7 @@ def transplant(target: SearchSpace, sources: dict[str, SearchSpace]) -> None:
             dict(target.named_parameters())[name].copy_(torch.stack(values).mean(0))
 
 
-def run_das_single(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+def run_das_single(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """DAS-single (paper Appendix A): the learnable-GD-only and nets-only networks are trained first
     (exactly the ``gd_only`` / ``nets_only`` baselines of the same seed), their weights frozen into
     the supernet layer by layer, and only alpha is searched; the argmax is then retrained."""
@@ -172,7 +178,7 @@ def run_das_single(spec: "TrialSpec", problem: Problem, progress: Progress | Non
     for op in PRETRAINED_OPS:
         model, _, pre_failures = train_genotypes(
             space, op_names, [uniform_genotype(space, op)] * problem.trials,
-            problem.derived("retrain-data"), spec, progress,
+            problem.derived("retrain-data"), spec, hparams, progress,
         )
         pretrained[op] = model
         for t, reason in enumerate(pre_failures.reasons):
@@ -181,9 +187,9 @@ def run_das_single(spec: "TrialSpec", problem: Problem, progress: Progress | Non
     supernet = build(space, op_names, problem, spec.width, "search-init")
     transplant(supernet, pretrained)
     supernet.requires_grad_(False)
-    found = das_search(space, op_names, problem, spec.hparams, spec.epochs, spec.width, failures, progress,
+    found = das_search(space, op_names, problem, hparams, spec.epochs, spec.width, failures, progress,
                        model=supernet, train_weights=False)
-    return _finish(spec, problem, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
+    return _finish(spec, problem, hparams, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
                    found.one_shot_psnr.cpu().tolist())
 
 
@@ -198,10 +204,10 @@ def random_genotypes(space: type[SearchSpace], op_names: Sequence[str], seeds: S
     return genotypes
 
 
-def run_random(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+def run_random(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """A uniformly random architecture per trial, trained from scratch."""
     genotypes = random_genotypes(get_space(spec.space), get_op_set(spec.ops), problem.seeds)
-    return _finish(spec, problem, genotypes, Failures.none(problem.trials), progress)
+    return _finish(spec, problem, hparams, genotypes, Failures.none(problem.trials), progress)
 
 
 def candidate_seed(seed: int, index: int) -> int:
@@ -209,14 +215,14 @@ def candidate_seed(seed: int, index: int) -> int:
     return derive_seed(seed, f"random-search/{index}") & 0x7FFF_FFFF
 
 
-def run_random_search(spec: "TrialSpec", problem: Problem, progress: Progress | None) -> Outcome:
+def run_random_search(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """Best of ``spec.k`` random architectures per trial: ``random`` on k candidate seeds derived
     from the trial's seed, all T*k trained in one batch, the best architecture PSNR kept. A failed
     candidate counts as a spent step; the trial fails only when all k did."""
     k = spec.k or DEFAULT_RANDOM_SEARCH_K
     candidates = run_random(
         spec, problem.derived("search-data", [candidate_seed(s, i) for s in problem.seeds for i in range(k)]),
-        progress,
+        [hp for hp in hparams for _ in range(k)], progress,
     )
     outcome = Outcome([], [], [], [], [])
     for t in range(problem.trials):
@@ -233,10 +239,10 @@ def run_random_search(spec: "TrialSpec", problem: Problem, progress: Progress | 
 
 @dataclass(frozen=True)
 class Method:
-    """``run`` one batch; ``one_shot``: it has a supernet, hence a one-shot PSNR; ``passes``: how
+    """``run`` one batch (one hyperparameter set per trial); ``one_shot``: it has a supernet, hence a one-shot PSNR; ``passes``: how
     many times ``epochs`` it reports progress for (progress bars)."""
 
-    run: Callable[["TrialSpec", Problem, Progress | None], Outcome]
+    run: Callable[["TrialSpec", Problem, Sequence[HParams], Progress | None], Outcome]
     one_shot: bool
     passes: int
 

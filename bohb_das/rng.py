@@ -25,6 +25,7 @@ class TrialStreams:
     """One generator per trial on ``device``; draws are stacked along a leading trial dimension."""
 
     def __init__(self, seeds: Sequence[int], stream: str, device: torch.device | str = "cpu") -> None:
+        self.seeds, self.stream = list(seeds), stream
         self.generators = [
             torch.Generator(device=device).manual_seed(derive_seed(seed, stream)) for seed in seeds
         ]
@@ -33,13 +34,19 @@ class TrialStreams:
     def __len__(self) -> int:
         return len(self.generators)
 
-    def state(self) -> list[torch.Tensor]:
-        return [g.get_state() for g in self.generators]
+    def state(self, rows: Sequence[int] | None = None) -> dict[int, torch.Tensor]:
+        """The generator states of ``rows`` (default: every trial's)."""
+        return {r: self.generators[r].get_state() for r in (range(len(self)) if rows is None else rows)}
 
-    def set_state(self, states: Sequence[torch.Tensor]) -> None:
-        """Rewinds every generator to ``states`` (from :meth:`state`): replays the same draws."""
-        for generator, state in zip(self.generators, states):
-            generator.set_state(state)
+    def set_state(self, states: dict[int, torch.Tensor]) -> None:
+        """Rewinds generators to ``states`` (from :meth:`state`): replays the same draws."""
+        for r, state in states.items():
+            self.generators[r].set_state(state)
+
+    def reset(self, rows: Sequence[int]) -> None:
+        """Rewinds the generators of ``rows`` to their first draw."""
+        for r in rows:
+            self.generators[r].manual_seed(derive_seed(self.seeds[r], self.stream))
 
     def stack(self, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
         return torch.stack([draw(g) for g in self.generators])

@@ -22,6 +22,7 @@ from bohb_das import second_order, zero_order
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
+from bohb_das.optim import BlockOptimizer, alpha_optimizer, blocks_of, per_trial
 from bohb_das.relaxations import Relaxation
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import Genotype, SearchSpace
@@ -44,31 +45,33 @@ def relaxation_of(hp: HParams) -> Relaxation:
 
 class ArchitectureStep:
     """The alpha update of one search step: the update rule, the relaxation and its schedule, the
-    optimizer, warm-up freeze and linear decay. ``update`` names an entry of ``UPDATES``."""
+    optimizer, warm-up freeze and linear decay. ``update`` names an entry of ``UPDATES``; ``hp`` is
+    every trial's hyperparameters or one set per trial (``bohb_das.optim``), and ``shared`` the
+    settings all trials of the batch agree on (relaxation, ZARTS)."""
 
     def __init__(
         self,
         model: SearchSpace,
         alpha: nn.Parameter,
         problem: Problem,
-        hp: HParams,
+        hp: HParams | Sequence[HParams],
         failures: Failures,
         update: str = "first_order",
     ):
-        self.model, self.alpha, self.problem, self.hp, self.failures = model, alpha, problem, hp, failures
+        self.model, self.alpha, self.problem, self.failures = model, alpha, problem, failures
         if update not in UPDATES:
             raise ConfigError(f"unknown architecture update {update!r} (known: {', '.join(UPDATES)})")
         self.rule = UPDATES[update]
-        self.relaxation = relaxation_of(hp)
+        self.blocks = blocks_of(per_trial(hp, problem.trials))
+        self.shared = self.blocks[0].hparams
+        self.relaxation = relaxation_of(self.shared)
         device = problem.normal.device
         self.noise = TrialStreams(problem.seeds, "relaxation-noise", device)
         self.directions = TrialStreams(problem.seeds, "zero-order-directions", device)
         self._replicas: dict[int, tuple[Problem, TrialStreams]] = {}
         self.step, self.progress = 0, 0.0  # progress of the search in [0, 1] drives the relaxation's schedules
-        if hp.alpha_optimizer == "adam":
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adam([alpha], lr=hp.alpha_lr, weight_decay=hp.alpha_decay, foreach=True)
-        else:
-            self.optimizer = torch.optim.SGD([alpha], lr=hp.alpha_lr, weight_decay=hp.alpha_decay)
+        self.watched = [True] * problem.trials  # the trials that take this step (not in alpha warm-up)
+        self.optimizer = BlockOptimizer([alpha], self.blocks, alpha_optimizer)
 
     def mixing(self, alpha: torch.Tensor | None = None, noise: TrialStreams | None = None) -> torch.Tensor:
         """The relaxed mixing weights of ``alpha`` (default: this search's) at the current progress,
@@ -100,24 +103,68 @@ class ArchitectureStep:
         reduction = reduction or self.problem.profile.alpha_loss
         return trial_losses(model, weights, x, ctx, reduction, parameters) + self.relaxation.penalty(alpha)
 
+    def check(self, losses: torch.Tensor) -> None:
+        """Fails the trials of this step whose objective is not finite."""
+        self.failures.check(losses, f"search alpha step {self.step}", self.watched)
+
     def __call__(self, step: int, total: int) -> None:
         self.step, self.progress = step, step / total
-        if self.hp.alpha_warmup and step < round(ALPHA_WARMUP_FRACTION * total):
+        resting = lambda hp: hp.alpha_warmup and step < round(ALPHA_WARMUP_FRACTION * total)
+        rows = [t for b in self.blocks if resting(b.hparams) for t in range(b.rows.start, b.rows.stop)]
+        if len(rows) == self.problem.trials:
             return
-        lr = self.hp.alpha_lr * (1 - step / total) if self.hp.alpha_scheduler == "linear" else self.hp.alpha_lr
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.watched = [t not in rows for t in range(self.problem.trials)]
+        self.optimizer.set_lr(lambda hp: hp.alpha_lr * (1 - step / total) if hp.alpha_scheduler == "linear" else hp.alpha_lr)
+        restore = self._keep(rows)
         gradient = self.rule(self)
+        restore()
         if gradient is not None:  # GLD moves alpha itself
             self.alpha.grad = gradient
-            self.optimizer.step()
+            self.optimizer.step(lambda hp: not resting(hp))
+
+    def _keep(self, rows: list[int]) -> Callable[[], None]:
+        """Undoes, for the trials ``rows`` in alpha warm-up, what computing the batch's step changed:
+        alone, such a trial takes no step, so its alpha, BatchNorm statistics and random streams must
+        come out as they went in. Returns the undo."""
+        if not rows:
+            return lambda: None
+        alpha = self.alpha.detach()[rows].clone()
+        buffers = [(b, b[rows].clone()) for b in self.model.buffers()]
+        before = set(self._replicas)
+        streams = [(s, s.state(trial_rows)) for s, trial_rows in self._streams(rows)]
+
+        def undo() -> None:
+            with torch.no_grad():
+                self.alpha[rows] = alpha
+                for buffer, kept in buffers:
+                    buffer[rows] = kept
+            for stream, state in streams:
+                stream.set_state(state)
+            for copies in set(self._replicas) - before:  # made during this step: back to their start
+                for stream in (self._replicas[copies][0].streams, self._replicas[copies][1]):
+                    stream.reset(copy_rows(rows, copies))
+
+        return undo
+
+    def _streams(self, rows: list[int]) -> list[tuple[TrialStreams, list[int]]]:
+        """Every random stream a step draws from, with the rows of the trials ``rows`` in it."""
+        own = [(s, rows) for s in (self.problem.streams, self.noise, self.directions)]
+        return own + [
+            (stream, copy_rows(rows, copies))
+            for copies, (problem, noise) in self._replicas.items() for stream in (problem.streams, noise)
+        ]
+
+
+def copy_rows(rows: list[int], copies: int) -> list[int]:
+    """The rows of trials ``rows`` among ``copies`` trial-major copies of every trial."""
+    return [t * copies + c for t in rows for c in range(copies)]
 
 
 def first_order(step: ArchitectureStep) -> torch.Tensor:
     """DAS: the gradient of the validation objective at the current weights."""
     x, ctx = step.problem.batch()
     losses = step.objective(step.model, step.alpha, x, ctx)
-    step.failures.check(losses, f"search alpha step {step.step}")
+    step.check(losses)
     (gradient,) = torch.autograd.grad(losses.sum(), [step.alpha])
     return gradient
 
@@ -126,7 +173,7 @@ def das_search(
     space: type[SearchSpace],
     candidates: Sequence[str],
     problem: Problem,
-    hp: HParams,
+    hp: HParams | Sequence[HParams],
     epochs: int,
     width: int,
     failures: Failures,

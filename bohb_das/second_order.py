@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
+from bohb_das.optim import trial_values
+
 if TYPE_CHECKING:
     from bohb_das.search import ArchitectureStep
 
@@ -49,7 +51,8 @@ def mixed_hessian_vector(loss: Callable[[Params], torch.Tensor], params: Params,
 
 def unrolled_gradient(step: "ArchitectureStep") -> torch.Tensor:
     """The second-order DARTS gradient of the validation objective with respect to alpha."""
-    model, alpha, xi = step.model, step.alpha, step.hp.weight_lr
+    model, alpha = step.model, step.alpha
+    xi = trial_values(step.blocks, lambda hp: hp.weight_lr, alpha)  # (T,): each trial's own weight step
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     frozen = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
     train_problem, _ = step.replicas(1)
@@ -67,12 +70,12 @@ def unrolled_gradient(step: "ArchitectureStep") -> torch.Tensor:
 
     leaves = {n: p.clone().requires_grad_() for n, p in params.items()}
     weight_grads = torch.autograd.grad(train_loss(leaves).sum(), list(leaves.values()))
-    unrolled = {n: (params[n] - xi * g).requires_grad_() for n, g in zip(params, weight_grads)}
+    unrolled = {n: (params[n] - _per_trial(xi, g) * g).requires_grad_() for n, g in zip(params, weight_grads)}
     x_val, ctx_val = step.problem.batch()
     losses = step.objective(model, alpha, x_val, ctx_val, parameters=with_buffers(unrolled))
-    step.failures.check(losses, f"search alpha step {step.step}")
+    step.check(losses)
     alpha_grad, *v = torch.autograd.grad(losses.sum(), [alpha, *unrolled.values()])
     after = step.noise.state()
     hvp = mixed_hessian_vector(train_loss, params, alpha, dict(zip(params, v)))
     step.noise.set_state(after)
-    return alpha_grad - xi * hvp
+    return alpha_grad - _per_trial(xi, hvp) * hvp

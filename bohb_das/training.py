@@ -18,6 +18,7 @@ from torch import nn
 from bohb_das.formations import Formation, sample_batch, sample_psnr, validation_set
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
+from bohb_das.optim import BlockOptimizer, adam, blocks_of, per_trial
 from bohb_das.profiles import Profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import SearchSpace
@@ -103,9 +104,10 @@ class Failures:
     def none(cls, trials: int) -> "Failures":
         return cls([None] * trials)
 
-    def check(self, losses: torch.Tensor, where: str) -> None:
+    def check(self, losses: torch.Tensor, where: str, watched: Sequence[bool] | None = None) -> None:
+        """Fails the trials whose loss is not finite, among the ``watched`` ones (default: all)."""
         for t, finite in enumerate(torch.isfinite(losses.detach()).tolist()):
-            if not finite and self.reasons[t] is None:
+            if not finite and self.reasons[t] is None and (watched is None or watched[t]):
                 self.reasons[t] = f"non-finite loss at {where}"
 
     @property
@@ -117,33 +119,33 @@ def train(
     model: SearchSpace,
     weights: Callable[[], torch.Tensor],
     problem: Problem,
-    hp: HParams,
+    hp: HParams | Sequence[HParams],
     epochs: int,
     failures: Failures,
     phase: str,
     before_step: Callable[[int, int], None] | None = None,
     progress: Progress | None = None,
 ) -> None:
-    """``epochs * STEPS_PER_EPOCH`` Adam steps on the weights of ``model``, at mixing ``weights()``.
+    """``epochs * STEPS_PER_EPOCH`` Adam steps on the weights of ``model``, at mixing ``weights()``;
+    ``hp`` is every trial's hyperparameters or one set per trial (``bohb_das.optim``).
 
     ``before_step(step, total)`` runs first in every step: the search's architecture update.
-    Warm-up ramps the learning rate linearly over the first 10% of the steps.
+    Warm-up ramps a trial's learning rate linearly over the first 10% of the steps.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=hp.weight_lr, weight_decay=hp.weight_decay, foreach=True)
+    optimizer = BlockOptimizer(list(model.parameters()), blocks_of(per_trial(hp, problem.trials)), adam)
     total = epochs * STEPS_PER_EPOCH
-    warmup = max(1, round(WEIGHT_WARMUP_FRACTION * total)) if hp.weight_warmup else 0
+    warmup = max(1, round(WEIGHT_WARMUP_FRACTION * total))
     model.train()
     for step in range(total):
         if before_step is not None:
             before_step(step, total)
-        for group in optimizer.param_groups:
-            group["lr"] = hp.weight_lr * min(1.0, (step + 1) / warmup) if warmup else hp.weight_lr
+        optimizer.set_lr(lambda h: h.weight_lr * min(1.0, (step + 1) / warmup) if h.weight_warmup else h.weight_lr)
         x, ctx = problem.batch()
         losses = trial_losses(model, weights(), x, ctx, problem.profile.weight_loss)
         failures.check(losses, f"{phase} weight step {step}")
         if failures.all_failed:
             return
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         losses.sum().backward()
         optimizer.step()
         if progress is not None and (step + 1) % STEPS_PER_EPOCH == 0:

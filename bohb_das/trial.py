@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 import torch
@@ -21,6 +21,7 @@ from bohb_das.formations import backprojection_psnr, get_formation
 from bohb_das.hparams import HParams
 from bohb_das.methods import DEFAULT_RANDOM_SEARCH_K, METHODS, retrain
 from bohb_das.operations import get_op_set
+from bohb_das.optim import blocks_of, grouped_order, per_trial
 from bohb_das.profiles import Profile, load_profile, profile_of_record
 from bohb_das.search_spaces import get_space
 from bohb_das.training import Problem, Progress
@@ -122,40 +123,48 @@ def run_trials(
     device: str = "cpu",
     progress: Progress | None = None,
     dtype: torch.dtype = torch.float32,
+    hparams: Sequence[HParams] | None = None,
 ) -> list[TrialResult]:
-    """Runs ``len(seeds)`` trials of ``spec`` batched in one model (search, then retraining)."""
+    """Runs ``len(seeds)`` trials of ``spec`` batched in one model (search, then retraining).
+
+    ``hparams`` gives trial i its own hyperparameters instead of ``spec.hparams`` (the configurations
+    of a BOHB rung trained together); each result's spec carries its trial's, and equals the
+    result of running that trial alone.
+    """
     if not seeds:
         raise ConfigError("at least one seed is needed")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError("seeds of one batch must differ")
+    trial_hparams = per_trial(spec.hparams if hparams is None else hparams, len(seeds))
+    if len(set(zip(trial_hparams, seeds))) != len(seeds):
+        raise ConfigError("trials of one batch must differ in their seed or their hyperparameters")
+    order = grouped_order(trial_hparams)
+    seeds, trial_hparams = [seeds[i] for i in order], [trial_hparams[i] for i in order]
+    blocks_of(trial_hparams)  # refuses a batch that cannot train together before any work
     dev = resolve_device(device)
     start = time.perf_counter()
     formation = get_formation(spec.formation, spec.profile)
     method = METHODS[spec.method]
-    outcome = method.run(spec, Problem(formation, seeds, "search-data", dev, dtype), progress)
+    outcome = method.run(spec, Problem(formation, seeds, "search-data", dev, dtype), trial_hparams, progress)
     seconds = (time.perf_counter() - start) / len(seeds)
     floor = backprojection_psnr(formation)
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
     results = []
-    for t, seed in enumerate(seeds):
+    for t, (seed, hp) in enumerate(zip(seeds, trial_hparams)):
         one_shot, arch, reason = float(outcome.one_shot_psnr[t]), float(outcome.arch_psnr[t]), outcome.reasons[t]
         if reason is None and not (math.isfinite(arch) and (math.isfinite(one_shot) or not method.one_shot)):
             reason = "non-finite validation PSNR"
         ok = reason is None
         genotype = outcome.genotypes[t]
-        results.append(
-            TrialResult(
-                seed=seed,
-                status="ok" if ok else "failed",
-                reason=reason,
-                one_shot_psnr=one_shot if ok else math.nan,
-                arch_psnr=arch if ok else math.nan,
-                genotype=genotype.to_json() if ok and genotype is not None else None,
-                alphas=outcome.alphas[t],
-                seconds=seconds,
-                device=device_name,
-                backprojection_psnr=floor,
-                spec=spec,
-            )
-        )
-    return results
+        results.append(TrialResult(
+            seed=seed,
+            status="ok" if ok else "failed",
+            reason=reason,
+            one_shot_psnr=one_shot if ok else math.nan,
+            arch_psnr=arch if ok else math.nan,
+            genotype=genotype.to_json() if ok and genotype is not None else None,
+            alphas=outcome.alphas[t],
+            seconds=seconds,
+            device=device_name,
+            backprojection_psnr=floor,
+            spec=spec if hp == spec.hparams else replace(spec, hparams=hp),
+        ))
+    return [results[j] for j in sorted(range(len(order)), key=order.__getitem__)]  # the caller's order

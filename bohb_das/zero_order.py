@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from bohb_das.optim import BlockOptimizer, adam
 from bohb_das.search_spaces import SearchSpace
 from bohb_das.training import trial_losses
 
@@ -40,19 +41,19 @@ def candidate_losses(step: "ArchitectureStep", offsets: torch.Tensor) -> tuple[t
     """(T, C) objective at ``alpha + offsets[:, c]`` (offsets: (T, C, edges, K)), each candidate with
     its own copy of the weights trained for ``zo_inner_steps`` steps; also returns the copies."""
     trials, count = offsets.shape[:2]
-    hp = step.hp
+    hp = step.shared
     copies = step.model.replicate(count)
     alphas = (step.alpha.detach()[:, None] + offsets).flatten(0, 1)
     problem, noise = step.replicas(count)
     trainable = [p for p in copies.parameters() if p.requires_grad]
     copies.train()
     if trainable and hp.zo_inner_steps:
-        optimizer = torch.optim.Adam(trainable, lr=hp.weight_lr, weight_decay=hp.weight_decay, foreach=True)
+        optimizer = BlockOptimizer(trainable, step.blocks, adam, copies=count)
         for _ in range(hp.zo_inner_steps):
             x, ctx = problem.batch()
             weights = step.relaxation(alphas, step.progress, noise).detach()
             losses = trial_losses(copies, weights, x, ctx, problem.profile.weight_loss)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             losses.sum().backward()  # a diverged copy only spoils its own gradients
             optimizer.step()
     with torch.no_grad():
@@ -67,7 +68,7 @@ def _directions(step: "ArchitectureStep", count: int) -> torch.Tensor:
 
 
 def random_search_gradient(step: "ArchitectureStep") -> torch.Tensor:
-    n, mu = step.hp.zo_samples, step.hp.zo_radius
+    n, mu = step.shared.zo_samples, step.shared.zo_radius
     u = _directions(step, n)
     losses, _ = candidate_losses(step, torch.cat([mu * u, -mu * u], 1))
     slopes = (losses[:, :n] - losses[:, n:]) / (2 * mu)
@@ -76,7 +77,7 @@ def random_search_gradient(step: "ArchitectureStep") -> torch.Tensor:
 
 
 def mgs_gradient(step: "ArchitectureStep") -> torch.Tensor:
-    n, mu = step.hp.zo_samples, step.hp.zo_radius
+    n, mu = step.shared.zo_samples, step.shared.zo_radius
     u = mu * _directions(step, n)
     losses, _ = candidate_losses(step, u)
     finite = torch.isfinite(losses)
@@ -91,7 +92,7 @@ def mgs_gradient(step: "ArchitectureStep") -> torch.Tensor:
 
 
 def gld_move(step: "ArchitectureStep") -> None:
-    n, mu = step.hp.zo_samples, step.hp.zo_radius
+    n, mu = step.shared.zo_samples, step.shared.zo_radius
     u = _directions(step, n)
     u = u / u.flatten(2).norm(dim=2)[..., None, None]
     radii = mu * 0.5 ** torch.arange(n, dtype=u.dtype, device=u.device)

@@ -96,7 +96,7 @@ def test_copies_are_the_originals_without_inner_steps():
 
 def true_gradient(step: ArchitectureStep) -> torch.Tensor:
     """The exact gradient on the batch the candidates are scored on (the replica streams start alike)."""
-    fresh = setup(**{k: getattr(step.hp, k) for k in ("zo_inner_steps", "zo_samples", "zo_radius")}, ops="good")
+    fresh = setup(**{k: getattr(step.shared, k) for k in ("zo_inner_steps", "zo_samples", "zo_radius")}, ops="good")
     fresh.alpha.data.copy_(step.alpha.detach())
     fresh.model.load_state_dict(step.model.state_dict())
     x, ctx = fresh.replicas(1)[0].batch()

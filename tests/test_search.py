@@ -33,10 +33,10 @@ def test_alpha_frozen_during_warmup_then_moves(optimizer):
 def test_linear_scheduler_decays_alpha_lr_to_zero():
     _, _, step = setup(HParams(alpha_warmup=False, alpha_scheduler="linear", alpha_lr=0.01))
     step(75, 100)
-    assert step.optimizer.param_groups[0]["lr"] == pytest.approx(0.0025)
+    assert step.optimizer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0025)
     _, _, constant = setup(HParams(alpha_warmup=False, alpha_scheduler="none", alpha_lr=0.01))
     constant(75, 100)
-    assert constant.optimizer.param_groups[0]["lr"] == 0.01
+    assert constant.optimizer.optimizers[0].param_groups[0]["lr"] == 0.01
 
 
 def test_search_moves_alpha_and_reports_one_shot_psnr():

@@ -63,7 +63,7 @@ def test_diverging_trials_are_reported_failed_with_a_reason():
 def test_gd_only_and_nets_only_beat_the_back_projection(formation, epochs):
     genotypes = [Genotype("sequential", ("learnable_gd",) * 10), Genotype("sequential", ("net",) * 10)]
     problem = Problem(get_formation(formation), [0, 1], "data", "cpu", torch.float32)
-    psnrs, reasons = retrain(SequentialSpace, OP_SETS["good"], genotypes, problem, TrialSpec(epochs=epochs))
+    psnrs, reasons = retrain(SequentialSpace, OP_SETS["good"], genotypes, problem, TrialSpec(epochs=epochs), [HParams()] * 2)
     floor = backprojection_psnr(get_formation(formation))
     assert reasons == [None, None]
     assert min(psnrs) > floor + 1, (psnrs, floor)
