@@ -167,6 +167,26 @@ def test_end_to_end_with_two_real_das_workers(das_run):
     assert report["incumbent"]["genotype"] and report["incumbent"]["arch_psnr"] > 0
 
 
+def test_a_multi_slot_worker_trains_a_rung_together_with_the_single_slot_results(tmp_path):
+    """One worker process with 3 slots against two single-slot workers, same study and seed: the same
+    configurations get the same losses (float32 rounding of a larger batch aside), and the 3 jobs of
+    the first rung were trained in one model."""
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    study = Study(formation="blur", ops="all", target="final", iterations=1, min_budget=1, max_budget=3, width=4)
+    runs = {}
+    for name, workers, slots in (("single", 2, 1), ("slots", 1, 3)):
+        run_dir = tmp_path / name
+        finish(in_thread(lambda: optimize(run_dir, study, n_workers=workers, worker_options={"slots": slots}, **FAST), 300))
+        runs[name] = {(tuple(r[0]), r[1]): r[3] for r in strict_json_lines(run_dir / "results.json")}
+    assert runs["single"].keys() == runs["slots"].keys() and len(runs["slots"]) == 4
+    for key, single in runs["single"].items():
+        assert runs["slots"][key]["loss"] == pytest.approx(single["loss"], abs=1e-3)
+        assert runs["slots"][key]["info"]["genotype"] == single["info"]["genotype"]
+    logs = "".join(log.read_text() for log in (tmp_path / "slots" / "logs").glob("worker-*.log"))
+    assert "trained 3 job(s) of budget 1 together" in logs
+    assert len({pid for pid, _ in started_jobs(tmp_path / "slots")}) == 1
+
+
 def test_query_agrees_with_hpbandster_and_exports_a_loadable_preset(das_run, tmp_path):
     run_dir, _, _ = das_run
     report = query(run_dir, top=3)

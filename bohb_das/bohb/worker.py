@@ -1,5 +1,7 @@
 """The BOHB worker: one evaluation = the study's trials (``--seeds-per-eval`` seeds, batched) for
-``round(budget)`` epochs; loss = a quantile over the seeds of -PSNR of the target.
+``round(budget)`` epochs; loss = a quantile over the seeds of -PSNR of the target. A worker process
+with ``slots`` registers that many hpbandster workers and trains their jobs of one budget together
+(``bohb_das.bohb.slots``): configurations x seeds in one model.
 
 ``compute`` never lets a non-finite loss or a numpy value reach hpbandster (see ``compat``). A worker
 finds its master through the run directory or a nameserver address (``nameserver.locate``), takes
@@ -26,6 +28,7 @@ from hpbandster.core.worker import Worker
 from bohb_das.bohb import compat
 from bohb_das.bohb.nameserver import Location, find_tasks, locate
 from bohb_das.bohb.rundir import LOGS
+from bohb_das.bohb.slots import EvaluateJobs, Gatherer
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
 from bohb_das.profiles import load_profile
@@ -62,19 +65,31 @@ def summarize(results: Sequence[Any], target: str, quantile: float = 0.5) -> dic
     return {"loss": float(np.quantile(losses, quantile)), "info": compat.json_safe(info)}
 
 
-def das_evaluate(study: Study, config: dict[str, Any], budget: float, device: str) -> dict[str, Any]:
-    """The real objective: ``study.repeats`` DAS trials, batched, for ``round(budget)`` epochs."""
+def das_evaluate(study: Study, configs: list[dict[str, Any]], budget: float, device: str) -> list[dict[str, Any]]:
+    """The real objective for several configurations at once: ``study.repeats`` seeds of each, all
+    trained in one model for ``round(budget)`` epochs (configurations that disagree on a setting a
+    batch must share, such as a tuned relaxation, train in separate models); one result per config."""
+    from bohb_das.optim import SHARED_FIELDS
     from bohb_das.trial import run_trials
 
-    spec = study.trial_spec(max(1, round(budget)), config)
-    return summarize(run_trials(spec, study.trial_seeds, device=device), study.target, study.quantile)
+    spec, seeds = study.trial_spec(max(1, round(budget)), {}), study.trial_seeds
+    hparams = [study.hparams(config) for config in configs]
+    batches: dict[tuple, list] = {}
+    for hp in dict.fromkeys(hparams):  # a configuration sent twice is trained once
+        batches.setdefault(tuple(getattr(hp, name) for name in SHARED_FIELDS), []).append(hp)
+    trials = {}
+    for members in batches.values():
+        results = run_trials(spec, seeds * len(members), device=device,
+                             hparams=[hp for hp in members for _ in seeds])
+        for i, hp in enumerate(members):
+            trials[hp] = results[i * len(seeds):(i + 1) * len(seeds)]
+    return [summarize(trials[hp], study.target, study.quantile) for hp in hparams]
 
 
-def resolve_evaluate(evaluate: Evaluate | str | None) -> Evaluate:
-    """None -> :func:`das_evaluate`; ``"module:function"`` -> that function (a custom objective)."""
-    if evaluate is None:
-        return das_evaluate
-    if callable(evaluate):
+def resolve_evaluate(evaluate: Evaluate | str | None) -> Evaluate | None:
+    """None -> None (:func:`das_evaluate`, which trains a worker's jobs together); a callable or
+    ``"module:function"`` -> that function (a custom objective of one configuration)."""
+    if evaluate is None or callable(evaluate):
         return evaluate
     module, sep, name = evaluate.partition(":")
     if not sep:
@@ -82,21 +97,25 @@ def resolve_evaluate(evaluate: Evaluate | str | None) -> Evaluate:
     return getattr(importlib.import_module(module), name)
 
 
-class DasWorker(Worker):
-    """hpbandster Worker with plain-value results and a watchdog on its master."""
+def job_evaluator(study: Study, evaluate: Evaluate | None, device: str) -> EvaluateJobs:
+    """What a worker process calls with the gathered jobs of one budget."""
+    if evaluate is None:
+        return lambda configs, budget: das_evaluate(study, configs, budget, device)
+    return lambda configs, budget: [evaluate(study, config, budget, device) for config in configs]
 
-    def __init__(self, location: Location, evaluate: Evaluate, device: str, host: str, logger, name: str | None = None):
+
+class DasWorker(Worker):
+    """hpbandster Worker (one slot of a worker process) with plain-value results; ``stopping`` is
+    shared by the slots of the process and set once the master shuts any of them down."""
+
+    def __init__(self, location: Location, jobs: Gatherer, host: str, logger, name: str | None,
+                 stopping: threading.Event):
         super().__init__(run_id=location.run_id, nameserver=location.host, nameserver_port=location.port,
                          host=host, logger=logger, id=name)
-        self.location = location
-        self.study = Study.from_mapping(location.task)
-        self.evaluate = evaluate
-        self.device = device
-        self.stopping = False
-        self.master_gone = False
+        self.jobs, self.stopping = jobs, stopping
 
     def compute(self, config_id, config, budget, working_directory) -> dict[str, Any]:
-        result = self.evaluate(self.study, compat.plain(config), float(budget), self.device)
+        result = self.jobs(compat.plain(config), float(budget))
         loss = compat.finite_loss(result.get("loss"))
         self.logger.info("WORKER: job %s budget %g -> loss %g", tuple(config_id), float(budget), loss)
         return {"loss": loss, "info": compat.json_safe(result.get("info") or {})}
@@ -104,20 +123,26 @@ class DasWorker(Worker):
     @Pyro4.expose
     @Pyro4.oneway
     def shutdown(self) -> None:
-        self.stopping = True
+        self.stopping.set()
         super().shutdown()
 
-    def watch_master(self, interval: float, grace: float) -> None:
-        """Stops the worker once the master's published task has been unreachable for ``grace`` s."""
-        last_seen = time.monotonic()
-        while not self.stopping:
-            time.sleep(interval)
-            if self.run_id in find_tasks(self.location.host, self.location.port, timeout=interval):
-                last_seen = time.monotonic()
-            elif time.monotonic() - last_seen > grace and hasattr(self, "pyro_daemon"):
-                self.logger.warning("WORKER: master of run %s is gone; exiting", self.run_id)
-                self.master_gone = self.stopping = True
-                self.pyro_daemon.shutdown()
+
+def watch_master(workers: list[DasWorker], location: Location, interval: float, grace: float, logger) -> bool:
+    """Stops every slot once the master's published task has been unreachable for ``grace`` s
+    (hpbandster's own idle timeout dies with the master's first failed callback); True if it did."""
+    stopping = workers[0].stopping
+    last_seen = time.monotonic()
+    while not stopping.wait(interval):
+        if location.run_id in find_tasks(location.host, location.port, timeout=interval):
+            last_seen = time.monotonic()
+        elif time.monotonic() - last_seen > grace:
+            logger.warning("WORKER: master of run %s is gone; exiting", location.run_id)
+            stopping.set()
+            for worker in workers:
+                if hasattr(worker, "pyro_daemon"):
+                    worker.pyro_daemon.shutdown()
+            return True
+    return False
 
 
 def run_worker(
@@ -133,13 +158,19 @@ def run_worker(
     master_grace: float = 20.0,
     log_path: str | os.PathLike[str] | None = None,
     profile: str | None = None,
+    slots: int = 1,
 ) -> int:
     """Serves one master until it shuts the worker down (0) or disappears (``EXIT_MASTER_GONE``).
+
+    ``slots`` hpbandster workers register from this process; the jobs they receive with equal
+    budgets train together in one model (``bohb_das.bohb.slots``).
 
     ``device`` defaults to the master's; ``host`` (this worker's address as seen by the master)
     defaults to the interface that routes to the nameserver. The study, its profile included, is the
     master's; ``profile`` (a name or file) makes the worker refuse a run under any other settings.
     """
+    if slots < 1:
+        raise ConfigError(f"--slots must be at least 1, got {slots}")
     compat.install()
     if log_path is None and run_dir is not None:
         (Path(run_dir) / LOGS).mkdir(parents=True, exist_ok=True)
@@ -152,15 +183,25 @@ def run_worker(
         if expected.settings() != running.settings():
             raise ConfigError(f"run {location.run_id} uses profile {running.name!r} {running.settings()}, "
                               f"not --profile {expected.name!r} {expected.settings()}")
-    worker = DasWorker(
-        location, resolve_evaluate(evaluate), device or location.task.get("device", "cpu"),
-        host or compat.address_towards(location.host, location.port), logger, name,
-    )
-    logger.info("WORKER: serving run %s via nameserver %s:%d", location.run_id, location.host, location.port)
-    threading.Thread(target=worker.watch_master, args=(watch_interval, master_grace), daemon=True).start()
+    study = Study.from_mapping(location.task)
+    device = device or location.task.get("device", "cpu")
+    jobs = Gatherer(job_evaluator(study, resolve_evaluate(evaluate), device), slots,
+                    on_batch=lambda n, budget, s: logger.info("WORKER: trained %d job(s) of budget %g together in %.1f s", n, budget, s))
+    stopping = threading.Event()
+    host = host or compat.address_towards(location.host, location.port)
+    workers = [DasWorker(location, jobs, host, logger, name if slots == 1 else f"{name or 'w'}.slot{k}", stopping)
+               for k in range(slots)]
+    logger.info("WORKER: serving run %s via nameserver %s:%d with %d slot(s)", location.run_id, location.host,
+                location.port, slots)
+    gone: list[bool] = []
+    threading.Thread(target=lambda: gone.append(watch_master(workers, location, watch_interval, master_grace, logger)),
+                     daemon=True).start()
+    for worker in workers[1:]:
+        worker.run(background=True)
     try:
-        worker.run(background=False)
+        workers[0].run(background=False)
     except (Pyro4.errors.PyroError, OSError):
-        if not worker.stopping:
+        if not stopping.is_set():
             raise  # deregistering after a shutdown may find the nameserver already gone
-    return EXIT_MASTER_GONE if worker.master_gone else 0
+    stopping.set()
+    return EXIT_MASTER_GONE if any(gone) else 0

@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_study_arguments(optimize)
     optimize.add_argument("--workers", type=int, default=2, help="local worker processes (default: 2)")
+    add_slots_argument(optimize)
     optimize.set_defaults(handler=_optimize)
 
     master = subparsers.add_parser(
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="address workers reach this master at; the node's address for several hosts (default: 127.0.0.1)")
     master.add_argument("--port", type=int, default=0, help="nameserver port (default: a free one)")
     master.add_argument("--workers", type=int, default=0, help="local worker processes to start too (default: 0)")
+    add_slots_argument(master)
     master.set_defaults(handler=_master)
 
     worker = subparsers.add_parser("worker", help="a BOHB worker that joins a running master",
@@ -42,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     worker.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the master's)")
     worker.add_argument("--host", help="this worker's address as seen by the master (default: the route to it)")
     worker.add_argument("--wait", type=float, default=300.0, help="seconds to wait for a live master (default: 300)")
+    add_slots_argument(worker)
     add_profile_argument(worker, help="refuse to join a run whose profile has other settings than this one "
                          "(a name in bohb_das/spaces/profiles or a YAML file; default: accept the master's)")
     worker.set_defaults(handler=_worker)
@@ -55,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     query.add_argument("--export", metavar="NAME", help="save the incumbent as preset NAME (bohb_das/spaces/presets) or a .yaml path")
     query.add_argument("--overwrite", action="store_true", help="let --export replace an existing file")
     query.set_defaults(handler=_query)
+
+
+def add_slots_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--slots", type=int, default=1,
+                        help="jobs a worker process takes at once; those of one budget train together in one "
+                        "model (default: 1)")
 
 
 def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,8 +100,11 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
     from bohb_das.bohb.master import run_master
     from bohb_das.bohb.query import format_report
     from bohb_das.bohb.study import Study
+    from bohb_das.errors import ConfigError
     from bohb_das.trial import resolve_device
 
+    if args.slots < 1:
+        raise ConfigError(f"--slots must be at least 1, got {args.slots}")
     study = None if args.resume else Study(
         formation=args.formation, ops=args.ops, space=args.space, method=args.method, width=args.width,
         target=args.target, iterations=args.iterations, min_budget=args.min_budget, max_budget=args.max_budget,
@@ -103,6 +115,7 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
         args.resume or args.run_dir, study, resume=bool(args.resume), host=host, port=port,
         local_workers=local_workers, device=str(resolve_device(args.device)), ping_interval=args.ping_interval,
         comm_timeout=args.comm_timeout, progress=None if args.quiet else _progress_printer(),
+        worker_options={"slots": args.slots},
         command_line=["bohb-das", *sys.argv[1:]],
     )
     print(dumps(report) if args.json else format_report(report))
@@ -130,7 +143,7 @@ def _worker(args: argparse.Namespace) -> int:
 
         device = str(resolve_device(args.device))
     return run_worker(args.run_dir, args.nameserver, device=device, host=args.host, wait_s=args.wait,
-                      profile=args.profile)
+                      profile=args.profile, slots=args.slots)
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -1,0 +1,81 @@
+"""Several jobs of one worker process trained together: the jobs its slots receive are gathered
+briefly and those of one budget evaluated in one call (one model, HFTA-style).
+
+hpbandster's dispatcher hands each registered worker one job at a time, and Hyperband submits a
+rung's configurations together, so K workers registered by one process (``--slots K``) receive up
+to K jobs within milliseconds; each slot's ``compute`` thread waits here for its own result. The
+master and dispatcher stay unmodified: a slot is an ordinary hpbandster worker to them, and a killed
+process loses all its slots' jobs, which the master re-queues like any lost job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+#: ``evaluate_jobs(configs, budget) -> one {"loss", "info"} per config``
+EvaluateJobs = Callable[[list[dict[str, Any]], float], list[dict[str, Any]]]
+
+#: How long the first job of a gathering waits for the others of its rung (seconds): the dispatcher
+#: hands out a rung's jobs within about a second (its worker discovery runs every ping interval).
+GATHER_WINDOW_S = 2.0
+
+
+@dataclass(eq=False)
+class _Job:
+    config: dict[str, Any]
+    budget: float
+    done: threading.Event = field(default_factory=threading.Event)
+    result: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
+class Gatherer:
+    """Evaluates the jobs of ``slots`` concurrent callers, those of equal budget together; with one
+    slot every job runs at once on its own."""
+
+    def __init__(self, evaluate_jobs: EvaluateJobs, slots: int, window: float = GATHER_WINDOW_S,
+                 on_batch: Callable[[int, float, float], None] | None = None) -> None:
+        self.evaluate_jobs, self.slots, self.window, self.on_batch = evaluate_jobs, slots, window, on_batch
+        self._pending: list[_Job] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._serve, name="slot gatherer", daemon=True).start()
+
+    def __call__(self, config: dict[str, Any], budget: float) -> dict[str, Any]:
+        """The result of one job (blocks the calling slot until its batch is done)."""
+        job = _Job(config, budget)
+        with self._changed:
+            self._pending.append(job)
+            self._changed.notify_all()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _next_batch(self) -> list[_Job]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._pending)
+            self._changed.wait_for(lambda: len(self._pending) >= self.slots, timeout=self.window)
+            budget = self._pending[0].budget
+            batch = [job for job in self._pending if job.budget == budget]
+            self._pending = [job for job in self._pending if job.budget != budget]
+        return batch
+
+    def _serve(self) -> None:
+        while True:
+            batch = self._next_batch()
+            start = time.monotonic()
+            try:
+                results = self.evaluate_jobs([job.config for job in batch], batch[0].budget)
+                for job, result in zip(batch, results, strict=True):
+                    job.result = result
+            except BaseException as exc:  # every waiting slot reports it to the master
+                for job in batch:
+                    job.error = exc
+            if self.on_batch is not None:
+                self.on_batch(len(batch), batch[0].budget, time.monotonic() - start)
+            for job in batch:
+                job.done.set()
