@@ -94,11 +94,11 @@ def _finish(
     one_shot: Sequence[float] | None = None,
 ) -> Outcome:
     """Retrains the genotypes of the trials that have not failed (on the trials' "retrain-data"
-    streams, whatever the method) and assembles the outcome."""
+    streams, whatever the method; not at all without ``spec.retrain``) and assembles the outcome."""
     trials = problem.trials
     arch = [math.nan] * trials
     alive = [t for t, reason in enumerate(failures.reasons) if reason is None]
-    if alive:
+    if alive and spec.retrain:
         psnrs, reasons = retrain(
             get_space(spec.space), get_op_set(spec.ops), [genotypes[t] for t in alive],
             problem.derived("retrain-data", [problem.seeds[t] for t in alive]), spec,

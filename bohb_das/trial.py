@@ -39,7 +39,8 @@ class TrialSpec:
 
     ``k``: random_search's number of random architectures per trial (default 5, the paper's);
     None for every other method. ``profile``: the experiment profile (a ``Profile``, or a name or
-    YAML path to load; default: the default profile).
+    YAML path to load; default: the default profile). ``retrain=False`` stops after the search (the
+    one-shot target alone): the architecture PSNR is absent (NaN).
     """
 
     formation: str = "blur"
@@ -51,6 +52,7 @@ class TrialSpec:
     hparams: HParams = field(default_factory=HParams)
     k: int | None = None
     profile: Profile = field(default_factory=load_profile)
+    retrain: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profile", load_profile(self.profile))
@@ -67,6 +69,10 @@ class TrialSpec:
             require_integer("k", self.k)
         elif self.k is not None:
             raise ConfigError(f"k (random architectures per trial) applies to random_search only, not {self.method}")
+        if not isinstance(self.retrain, bool):
+            raise ConfigError(f"retrain must be true or false, got {self.retrain!r}")
+        if not self.retrain and not METHODS[self.method].one_shot:
+            raise ConfigError(f"without retraining {self.method} has no result (no supernet): --no-retrain needs a searching method")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrialSpec":
@@ -79,7 +85,11 @@ class TrialSpec:
         return cls(**{**values, "hparams": HParams.from_mapping(values["hparams"]), "profile": profile_of_record(values)})
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "hparams": self.hparams.to_dict(), "profile": self.profile.to_dict()}
+        """``retrain`` is written only when off, so retrained trials keep their records and cache keys."""
+        out = {**asdict(self), "hparams": self.hparams.to_dict(), "profile": self.profile.to_dict()}
+        if self.retrain:
+            del out["retrain"]
+        return out
 
 
 @dataclass
@@ -150,7 +160,7 @@ def run_trials(
     results = []
     for t, (seed, hp) in enumerate(zip(seeds, trial_hparams)):
         one_shot, arch, reason = float(outcome.one_shot_psnr[t]), float(outcome.arch_psnr[t]), outcome.reasons[t]
-        if reason is None and not (math.isfinite(arch) and (math.isfinite(one_shot) or not method.one_shot)):
+        if reason is None and not ((math.isfinite(arch) or not spec.retrain) and (math.isfinite(one_shot) or not method.one_shot)):
             reason = "non-finite validation PSNR"
         ok = reason is None
         genotype = outcome.genotypes[t]

@@ -27,7 +27,7 @@ from bohb_das.bohb.nameserver import locate
 from bohb_das.bohb.query import export_incumbent, format_report, query
 from bohb_das.bohb.rundir import CREDENTIALS, read_logs, read_manifest, write_credentials
 from bohb_das.bohb.study import Study
-from bohb_das.bohb.worker import run_worker, summarize
+from bohb_das.bohb.worker import das_evaluate, run_worker, summarize
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams, load_preset
 from bohb_das.profiles import load_profile
@@ -358,6 +358,13 @@ def test_failed_trials_summarize_to_the_failed_loss():
     mixed = summarize([trial(0, "ok", 20.0), trial(1, "failed", math.nan), trial(2, "ok", 24.0)], "oneshot")
     # median of (-20, FAILED, -24) is -20, and the genotype is that seed's
     assert mixed["loss"] == -20.0 and mixed["info"]["genotype"] == {"ops": [0]} and mixed["info"]["status"] == "partial"
+
+
+def test_a_one_shot_study_without_retraining_records_no_architecture_psnr():
+    study = Study(target="oneshot", retrain=False, width=4, repeats=2)
+    (result,) = das_evaluate(study, [{}], 1.0, "cpu")
+    assert result["info"]["arch_psnr"] is None and result["info"]["one_shot_psnr"] > 0
+    assert result["loss"] == -result["info"]["one_shot_psnr"] and result["info"]["status"] == "ok"
 
 
 def test_quantile_sets_how_pessimistic_the_seed_robust_loss_is():

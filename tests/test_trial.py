@@ -1,5 +1,6 @@
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -142,3 +143,16 @@ def test_paper_trials_keep_their_records_and_cache_keys():
     assert TrialSpec.from_dict(record) == TrialSpec(**FAST)
     gumbel = TrialSpec(**{**FAST, "hparams": HParams(relaxation="gumbel")})
     assert gumbel.to_dict()["hparams"]["relaxation"] == "gumbel" and TrialSpec.from_dict(gumbel.to_dict()) == gumbel
+
+
+def test_no_retrain_stops_after_the_search_with_the_same_search_result():
+    spec = TrialSpec(**FAST)
+    (full,) = run_trials(spec, [3], dtype=torch.float64)
+    (short,) = run_trials(replace(spec, retrain=False), [3], dtype=torch.float64)
+    assert short.status == "ok" and math.isnan(short.arch_psnr)
+    assert short.one_shot_psnr == full.one_shot_psnr and short.genotype == full.genotype
+    assert "retrain" not in full.to_dict()["spec"]  # retrained trials keep their records and cache keys
+    assert short.to_dict()["spec"]["retrain"] is False
+    assert TrialSpec.from_dict(short.to_dict()["spec"]) == replace(spec, retrain=False)
+    with pytest.raises(ConfigError, match="no-retrain needs a searching method"):
+        TrialSpec(method="random", retrain=False)

@@ -22,7 +22,8 @@ class Study:
     batched in one model (``--seeds-per-eval``), and its loss is the ``quantile`` of their losses (0.5:
     the median; higher is more pessimistic). ``relaxation`` is the relaxation of every evaluation
     unless the hyperparameter space tunes it. ``profile`` travels resolved (every setting), so a
-    worker on another host needs no profile file."""
+    worker on another host needs no profile file. ``retrain=False`` (one-shot target only) skips the
+    retraining of each evaluation."""
 
     formation: str = "blur"
     ops: str = "all"
@@ -40,6 +41,7 @@ class Study:
     quantile: float = 0.5
     relaxation: str = "softmax"
     profile: Profile = field(default_factory=load_profile)
+    retrain: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profile", load_profile(self.profile))
@@ -61,6 +63,8 @@ class Study:
             raise ConfigError(f"eta must be >= 2, got {self.eta}")
         if not 0 <= self.quantile <= 1:
             raise ConfigError(f"quantile must lie in [0, 1], got {self.quantile}")
+        if not self.retrain and self.target != "oneshot":
+            raise ConfigError("--no-retrain leaves no architecture PSNR: it needs --target oneshot")
         self.trial_spec(1, {})  # validates formation, ops, space, method, width and relaxation
 
     @property
@@ -79,6 +83,7 @@ class Study:
         return TrialSpec(
             formation=self.formation, ops=self.ops, space=self.space, method=self.method,
             epochs=epochs, width=self.width, hparams=self.hparams(config), profile=self.profile,
+            retrain=self.retrain,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -78,6 +78,8 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="relaxation of every evaluation, unless --hp-space tunes it (default: softmax)")
     parser.add_argument("--target", choices=("oneshot", "final"), default="final",
                         help="loss = -PSNR of the one-shot supernet or of the retrained architecture (default: final)")
+    parser.add_argument("--no-retrain", dest="retrain", action="store_false",
+                        help="with --target oneshot: stop each evaluation after the search (no architecture PSNR)")
     parser.add_argument("--iterations", type=int, default=4, help="BOHB iterations (paper: 128) (default: 4)")
     parser.add_argument("--min-budget", type=float, default=50 / 9, help="smallest budget in epochs (default: 50/9)")
     parser.add_argument("--max-budget", type=float, default=50.0, help="largest budget in epochs (default: 50)")
@@ -109,7 +111,7 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
         formation=args.formation, ops=args.ops, space=args.space, method=args.method, width=args.width,
         target=args.target, iterations=args.iterations, min_budget=args.min_budget, max_budget=args.max_budget,
         eta=args.eta, seed=args.seed, repeats=args.repeats, hp_space=args.hp_space, quantile=args.quantile,
-        relaxation=args.relaxation, profile=args.profile,
+        relaxation=args.relaxation, profile=args.profile, retrain=args.retrain,
     )
     report = run_master(
         args.resume or args.run_dir, study, resume=bool(args.resume), host=host, port=port,

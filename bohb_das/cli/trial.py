@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=0, help="trials per batched model; 0 = all at once (default)")
     add_run_arguments(parser)
     add_hparam_arguments(parser)
+    parser.add_argument("--no-retrain", dest="retrain", action="store_false",
+                        help="stop after the search: one-shot PSNR only, no architecture PSNR")
     parser.add_argument("--json", action="store_true", help="print one JSON object per trial instead of a table")
     parser.add_argument("--output", type=Path, help="also append each trial as a JSON line to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     spec = TrialSpec(
         formation=args.formation, ops=args.ops, space=args.space, method=args.method,
         epochs=args.epochs, width=args.width, hparams=hparams_from_args(args), k=args.k, profile=args.profile,
+        retrain=args.retrain,
     )
     if args.trials < 1 or args.batch < 0:
         raise ConfigError("--trials must be >= 1 and --batch >= 0")
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     size = args.batch or len(seeds)
     batches = [seeds[i : i + size] for i in range(0, len(seeds), size)]
     records = []
-    bar = tqdm(total=len(batches) * METHODS[spec.method].passes * args.epochs, unit="epoch", disable=args.quiet,
+    passes = METHODS[spec.method].passes - (not spec.retrain)
+    bar = tqdm(total=len(batches) * passes * args.epochs, unit="epoch", disable=args.quiet,
                file=sys.stderr, desc="trials")
     for batch in batches:
         bar.set_postfix_str(f"seeds {batch[0]}..{batch[-1]}")
@@ -98,5 +102,8 @@ def print_table(records: list[dict]) -> None:
         s = summary[key]
         if key == "one_shot_psnr" and not METHODS[records[0]["spec"]["method"]].one_shot:
             print(f"  {label:<13} not defined for {records[0]['spec']['method']} (no supernet)")
+            continue
+        if key == "arch_psnr" and records[0]["spec"].get("retrain") is False:
+            print(f"  {label:<13} not computed (--no-retrain)")
             continue
         print(f"  {label:<13} max {s['max']:6.2f}  mean {s['mean']:6.2f}  median {s['median']:6.2f}  failed {s['failed']}")
