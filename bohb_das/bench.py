@@ -5,11 +5,15 @@ timings taken in the same process minutes apart: trial-steps per second of a bat
 against a single trial's (a trial's cost does not depend on its seed, so the one-by-one rate of T
 trials is the rate of one). A search step is one alpha step plus one weight step; a retraining step
 is one weight step of a discrete architecture. The paper-scale figure extrapolates the measured
-step times to 50 + 50 epochs and adds the two measured validation passes.
+step times to 50 + 50 epochs and adds the two measured validation passes; the study estimates
+(Table 1 at 75 trials a cell, a 128-iteration paper-scale BOHB run) build on those figures. The
+machine's load average is recorded before and after: a ratio taken under load is not a result.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +32,13 @@ from bohb_das.search_spaces import get_space
 from bohb_das.training import STEPS_PER_EPOCH, Failures, Problem, build, evaluate, train
 
 PAPER_EPOCHS = 50
+#: Table 1 in paper-scale DAS-trial equivalents per seed: per formation, good ops: GD-only, nets-only
+#: and random (retraining only, 1/2 each), DAS (1), random search (k = 5 retrainings, 5/2); all ops:
+#: DAS, random, random search (1 + 1/2 + 5/2). 2 x (5 + 4) = 18.
+TABLE1_TRIAL_EQUIVALENTS = 18
+TABLE1_TRIALS = 75
+#: The paper's BOHB runs: 128 iterations, budgets 50/9 .. 50 epochs, eta 3.
+PAPER_BOHB = dict(iterations=128, min_budget=50 / 9, max_budget=50.0, eta=3.0)
 
 
 @dataclass
@@ -50,6 +61,11 @@ class BenchReport:
     width: int
     torch_version: str
     profile: str
+    trial_seconds: dict[int, float]  # one paper-scale trial amortized in a batch of T, per measured T
+    table1_hours: float  # Table 1, 75 trials a cell, at the largest measured T, one process
+    bohb_hours: dict[str, float]  # 128-iteration BOHB on ``processes`` processes: one job each, rungs batched
+    processes: int
+    load: tuple[float, float]  # 1-minute load average before and after
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,7 +108,7 @@ def _sync(device: torch.device) -> None:
 
 
 def run_bench(
-    trial_counts: Sequence[int] = (1, 8, 32),
+    trial_counts: Sequence[int] = (1, 8, 32, 75),
     device: torch.device = torch.device("cpu"),
     width: int = 32,
     epochs: int = 2,
@@ -101,12 +117,14 @@ def run_bench(
     paper_batch: int = 8,
     progress: Callable[[str], None] | None = None,
     profile: Profile | None = None,
+    processes: int = 2,
 ) -> BenchReport:
     """Measures search and retraining throughput for each T in ``trial_counts`` (and for T = 1), under
     ``profile`` (default: the default profile)."""
     from bohb_das.kernels import fused_available
 
     profile = load_profile(profile)
+    load_before = os.getloadavg()[0]
     counts = sorted(set(trial_counts) | {1, paper_batch})
     timings: dict[tuple[str, int], tuple[float, float]] = {}
     for phase in ("search", "retrain"):
@@ -120,8 +138,43 @@ def run_bench(
         for t in sorted(set(trial_counts)):
             batched = t / timings[phase, t][0]
             rows.append(BenchRow(phase, t, batched, single, batched / single))
-    (search_step, search_eval), (retrain_step, retrain_eval) = timings["search", paper_batch], timings["retrain", paper_batch]
-    paper = (PAPER_EPOCHS * STEPS_PER_EPOCH * (search_step + retrain_step) + search_eval + retrain_eval) / paper_batch
+    job = {t: lambda epochs, t=t: job_seconds(timings, t, epochs) for t in counts}  # a batch of t trials
+    trial_seconds = {t: job[t](PAPER_EPOCHS) / t for t in counts}
+    table1 = TABLE1_TRIALS * TABLE1_TRIAL_EQUIVALENTS * trial_seconds[max(counts)] / 3600
+    bohb = bohb_estimate(job, processes)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu {platform.processor() or platform.machine()}"
-    return BenchReport(rows, paper, paper_batch, name, fused_available(device), torch.get_num_threads(), width,
-                       torch.__version__, profile.name)
+    return BenchReport(rows, trial_seconds[paper_batch], paper_batch, name, fused_available(device),
+                       torch.get_num_threads(), width, torch.__version__, profile.name, trial_seconds, table1, bohb,
+                       processes, (load_before, os.getloadavg()[0]))
+
+
+def job_seconds(timings: dict[tuple[str, int], tuple[float, float]], trials: int, epochs: int) -> float:
+    """Seconds of one batch of ``trials`` trials of ``epochs`` search + retraining epochs."""
+    (search_step, search_eval), (retrain_step, retrain_eval) = timings["search", trials], timings["retrain", trials]
+    return epochs * STEPS_PER_EPOCH * (search_step + retrain_step) + search_eval + retrain_eval
+
+
+def hyperband_rungs(iterations: int, min_budget: float, max_budget: float, eta: float) -> list[tuple[int, int]]:
+    """(configurations, epochs) of every rung of hpbandster's BOHB schedule."""
+    brackets = int(round(math.log(max_budget / min_budget, eta))) + 1
+    rungs = []
+    for i in range(iterations):
+        s = brackets - 1 - i % brackets
+        n0 = int(brackets // (s + 1) * eta**s)
+        for k in range(s + 1):
+            rungs.append((max(int(n0 * eta ** (-k)), 1), max(1, round(max_budget * eta ** (k - s)))))
+    return rungs
+
+
+def bohb_estimate(job: dict[int, Callable[[int], float]], processes: int) -> dict[str, float]:
+    """Hours of a paper-scale BOHB run on ``processes`` worker processes: one job per worker (each
+    at T = 1), and each rung's configurations split over the processes and trained together (T = the
+    largest measured batch that does not exceed a process's share)."""
+    rungs = hyperband_rungs(**PAPER_BOHB)
+    single = sum(n * job[1](epochs) for n, epochs in rungs) / processes
+    batched = 0.0
+    for n, epochs in rungs:
+        share = math.ceil(n / processes)
+        t = max(c for c in job if c <= share)
+        batched += math.ceil(share / t) * job[t](epochs)
+    return {"one job per worker": single / 3600, "rungs batched": batched / 3600}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from bohb_das.cli.common import add_profile_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -17,15 +19,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Measures, in one run, search and retraining throughput for T batched trials against "
         "the same trials run one by one, and extrapolates one paper-scale trial (50 + 50 epochs).",
     )
-    parser.add_argument("--trials", type=int, nargs="+", default=[1, 8, 32], help="batch sizes T (default: 1 8 32)")
+    parser.add_argument("--trials", type=int, nargs="+", default=[1, 8, 32, 75],
+                        help="batch sizes T (default: 1 8 32 75)")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per measurement (default: 2)")
     parser.add_argument("--width", type=int, default=32, help="channels C (default: 32, the paper's)")
     parser.add_argument("--space", default="sequential", help="search space (default: sequential)")
     parser.add_argument("--ops", default="all", help="operation set (default: all)")
     parser.add_argument("--paper-batch", type=int, default=8, help="batch for the paper-scale figure (default: 8)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes of the BOHB figures, one thread each (default: 2, this machine's cores)")
+    parser.add_argument("--slots", type=int, default=8,
+                        help="slots per worker in the configurations-per-minute comparison; 0 skips it (default: 8)")
     add_profile_argument(parser)
-    parser.add_argument("--output", type=Path, help="Markdown report (default: results/bench-<device>.md); "
+    parser.add_argument("--output", type=Path, help="Markdown report (default: ./bench-<device>.md); "
                         "a .json twin is written beside it")
     parser.set_defaults(handler=run)
 
@@ -39,30 +46,44 @@ def run(args: argparse.Namespace) -> int:
     from bohb_das.trial import resolve_device
 
     get_space(args.space), get_op_set(args.ops)
-    if min(args.trials) < 1 or args.epochs < 1 or args.width < 1 or args.paper_batch < 1:
-        raise ConfigError("--trials, --epochs, --width and --paper-batch must be positive")
+    if min(args.trials) < 1 or args.epochs < 1 or args.width < 1 or args.paper_batch < 1 or args.workers < 1:
+        raise ConfigError("--trials, --epochs, --width, --paper-batch and --workers must be positive")
+    if args.slots < 0:
+        raise ConfigError(f"--slots must be >= 0, got {args.slots}")
+    output = args.output or Path(f"bench-{resolve_device(args.device).type}.md")
+    if not output.parent.is_dir():
+        raise ConfigError(f"--output: directory {output.parent} does not exist")
     device = resolve_device(args.device)
+    profile = load_profile(args.profile)
+    say = lambda what: print(f"measuring {what} ...", file=sys.stderr, flush=True)
     report = run_bench(args.trials, device, args.width, args.epochs, args.space, args.ops, args.paper_batch,
-                       progress=lambda what: print(f"measuring {what} ...", file=sys.stderr, flush=True),
-                       profile=load_profile(args.profile))
-    text = format_report(report, args)
+                       progress=say, profile=profile, processes=args.workers)
+    figures = report.to_dict()
+    slots = None
+    if args.slots:
+        from bohb_das.bohb.throughput import compare_slots
+
+        say(f"a BOHB bracket with {args.workers} workers x 1 slot, then x {args.slots} slots")
+        slots = compare_slots(args.slots, args.workers, args.width, str(device), profile)
+        figures["slots"] = slots.to_dict()
+        figures["load"] = [report.load[0], os.getloadavg()[0]]
+    text = format_report(report, args, slots, figures["load"])
     print(text)
-    output = args.output or Path("results") / f"bench-{device.type}.md"
-    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text + "\n")
-    output.with_suffix(".json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    output.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\nwritten to {output} and {output.with_suffix('.json')}", file=sys.stderr)
     return 0
 
 
-def format_report(report, args: argparse.Namespace) -> str:
+def format_report(report, args: argparse.Namespace, slots, load) -> str:
     lines = [
         f"# bohb-das bench ({time.strftime('%Y-%m-%d %H:%M')})",
         "",
         f"device: {report.device}; threads: {report.threads}; fused CPU kernel: {report.fused_kernel}; "
         f"torch {report.torch_version}; profile {report.profile}; {args.space} space, ops {args.ops}, "
         f"width C={report.width}, "
-        f"batch 128, {args.epochs} timed epochs per row",
+        f"batch 128, {args.epochs} timed epochs per row; 1-minute load average {load[0]:.2f} before, "
+        f"{load[1]:.2f} after" + (" (LOADED MACHINE: the ratios are not results)" if max(load) > 1.5 else ""),
         "",
         "| phase | T | batched trial-steps/s | one-by-one trial-steps/s | speed-up |",
         "|---|---:|---:|---:|---:|",
@@ -74,6 +95,21 @@ def format_report(report, args: argparse.Namespace) -> str:
         "",
         f"One paper-scale trial (50 search + 50 retraining epochs, C={report.width}), amortized in a batch of "
         f"{report.paper_batch}: {report.paper_trial_seconds:.1f} s (extrapolated from the measured step and "
-        "evaluation times).",
+        "evaluation times); in a batch of T: "
+        + ", ".join(f"T={t} {s:.1f} s" for t, s in sorted(report.trial_seconds.items())) + ".",
+        "",
+        f"Estimated, one thread per process: the paper's Table 1 (75 trials a cell, 18 DAS-trial equivalents "
+        f"per seed) at T={max(report.trial_seconds)} in one process: {report.table1_hours:.1f} h; a 128-iteration "
+        f"paper-scale BOHB run (budgets 50/9..50, eta 3: 17,308 search + retraining epochs) on "
+        f"{report.processes} processes: {report.bohb_hours['one job per worker']:.1f} h with one job per worker, "
+        f"{report.bohb_hours['rungs batched']:.1f} h with each rung's configurations trained together.",
     ]
+    if slots is not None:
+        lines += [
+            "",
+            f"A BOHB bracket (budgets 1, 3, 9 epochs: 9 + 3 + 1 configurations, width {slots.width}) on "
+            f"{slots.single.workers} worker processes: {slots.single.configs_per_minute:.1f} configurations/min "
+            f"with one job per worker ({slots.single.seconds:.0f} s), {slots.slotted.configs_per_minute:.1f} with "
+            f"--slots {slots.slotted.slots} ({slots.slotted.seconds:.0f} s): {slots.ratio:.2f}x.",
+        ]
     return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""``bohb-das bench`` end to end at a tiny scale: every figure is measured and written where asked."""
+
+from __future__ import annotations
+
+import json
+
+from bohb_das.bench import PAPER_BOHB, hyperband_rungs
+from bohb_das.cli import main
+
+
+def test_bench_writes_every_figure_to_the_given_path(tmp_path, capsys):
+    out = tmp_path / "b.md"
+    assert main(["bench", "--trials", "1", "2", "--epochs", "1", "--width", "4", "--paper-batch", "2",
+                 "--slots", "2", "--device", "cpu", "--output", str(out)]) == 0
+    figures = json.loads(out.with_suffix(".json").read_text())
+    assert {(r["phase"], r["trials"]) for r in figures["rows"]} == {(p, t) for p in ("search", "retrain") for t in (1, 2)}
+    assert set(figures["trial_seconds"]) == {"1", "2"} and figures["table1_hours"] > 0
+    assert set(figures["bohb_hours"]) == {"one job per worker", "rungs batched"}
+    slots = figures["slots"]
+    assert slots["single"]["results"] == slots["slotted"]["results"] == 13  # 9 + 3 + 1 configurations
+    assert slots["ratio"] > 0 and len(figures["load"]) == 2
+    text = out.read_text()
+    assert "configurations/min" in text and "load average" in text and "--slots 2" in text
+
+
+def test_bench_writes_into_the_current_directory_by_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--trials", "1", "--epochs", "1", "--width", "4", "--paper-batch", "1", "--slots", "0",
+                 "--device", "cpu"]) == 0
+    assert (tmp_path / "bench-cpu.md").exists() and "slots" not in json.loads((tmp_path / "bench-cpu.json").read_text())
+
+
+def test_the_paper_bohb_schedule_has_the_papers_size():
+    rungs = hyperband_rungs(**PAPER_BOHB)
+    assert rungs[:3] == [(9, 6), (3, 17), (1, 50)]
+    assert sum(n * epochs for n, epochs in rungs) == 17308  # about 17,000 search epochs (issue 10)
