@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+import platformdirs
 import yaml
 
 from bohb_das.errors import ConfigError
@@ -16,21 +17,30 @@ from bohb_das.errors import ConfigError
 SPACES_DIR = Path(os.environ.get("BOHB_DAS_SPACES", Path(__file__).resolve().parent / "spaces"))
 
 
-def names(folder: Path) -> list[str]:
-    return sorted(p.stem for p in folder.glob("*.yaml"))
+def user_dir() -> Path:
+    """The user's own data files (exported presets): never the package or source tree, which may be
+    read-only or shared. ``BOHB_DAS_HOME`` overrides the platform's user data directory."""
+    return Path(os.environ.get("BOHB_DAS_HOME") or platformdirs.user_data_dir("bohb-das"))
 
 
-def resolve(name_or_path: str | os.PathLike[str], folder: Path, kind: str) -> Path:
-    """A path to an existing YAML file, or the name of one in ``folder``; ``kind`` names it in errors."""
+def names(*folders: Path) -> list[str]:
+    return sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
+
+
+def resolve(name_or_path: str | os.PathLike[str], folders: Path | Sequence[Path], kind: str) -> Path:
+    """A path to an existing YAML file, or the name of one in ``folders`` (the first that has it);
+    ``kind`` names it in errors."""
+    folders = [folders] if isinstance(folders, Path) else list(folders)
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"{kind} file {path} does not exist")
         return path
-    candidate = folder / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        raise ConfigError(f"unknown {kind} {str(name_or_path)!r} (known: {', '.join(names(folder))})")
-    return candidate
+    for folder in folders:
+        candidate = folder / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"unknown {kind} {str(name_or_path)!r} (known: {', '.join(names(*folders))})")
 
 
 def read_yaml(path: Path) -> Any:

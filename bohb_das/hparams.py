@@ -3,7 +3,8 @@ the paper, and named presets.
 
 A preset is a YAML mapping of (a subset of) these fields; the rest keep their defaults. Presets ship as data in the
 ``bohb_das/spaces/presets/`` folder under the paper's names (H1, H2, the BOHB incumbents); wherever a preset
-name is accepted, a path to a YAML file is accepted too. Every value is validated on construction so
+name is accepted, a path to a YAML file is accepted too, and the user's exported presets
+(``user_presets_dir``) are found by name as well. Every value is validated on construction so
 that a typo in a file ends in a one-line error naming the file and the field, not in a diverged run.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve
+from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve, user_dir
 from bohb_das.errors import ConfigError, require_integer
 from bohb_das.relaxations import RELAXATIONS
 
@@ -23,6 +24,11 @@ SCHEDULERS = ("none", "linear")
 OPTIMIZERS = ("adam", "gd")
 
 PRESETS_DIR = SPACES_DIR / "presets"
+
+
+def user_presets_dir() -> Path:
+    """Where ``query --export NAME`` writes; found by name before the shipped presets."""
+    return user_dir() / "presets"
 
 
 @dataclass(frozen=True)
@@ -129,12 +135,12 @@ def _check_float(name: str, value: Any, positive: bool) -> None:
 
 
 def preset_names() -> list[str]:
-    return names(PRESETS_DIR)
+    return names(user_presets_dir(), PRESETS_DIR)
 
 
 def resolve_preset_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """A path to an existing file, or the name of a shipped preset."""
-    return resolve(name_or_path, PRESETS_DIR, "preset")
+    """A path to an existing file, or the name of a user's or a shipped preset (the user's first)."""
+    return resolve(name_or_path, [user_presets_dir(), PRESETS_DIR], "preset")
 
 
 def load_preset(name_or_path: str | os.PathLike[str]) -> HParams:

@@ -14,3 +14,9 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _user_dir(tmp_path_factory, monkeypatch):
+    """Exported presets go to a fresh user directory, never the tester's own."""
+    monkeypatch.setenv("BOHB_DAS_HOME", str(tmp_path_factory.mktemp("user")))

@@ -29,7 +29,7 @@ from bohb_das.bohb.rundir import CREDENTIALS, read_logs, read_manifest, write_cr
 from bohb_das.bohb.study import Study
 from bohb_das.bohb.worker import das_evaluate, run_worker, summarize
 from bohb_das.errors import ConfigError
-from bohb_das.hparams import HParams, load_preset
+from bohb_das.hparams import HParams, load_preset, preset_names, user_presets_dir
 from bohb_das.profiles import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +198,10 @@ def test_query_agrees_with_hpbandster_and_exports_a_loadable_preset(das_run, tmp
     json.dumps(report)
     assert len(report["incumbent"]["seeds"]) == 3 and report["seeds_per_eval"] == 3
     assert "per seed (one-shot / architecture): 0: " in format_report(report)
+    by_name = export_incumbent(run_dir, "my-incumbent")  # a name goes to the user's presets, not the package
+    assert by_name == user_presets_dir() / "my-incumbent.yaml" and by_name.parent.parent == Path(os.environ["BOHB_DAS_HOME"])
+    assert load_preset("my-incumbent") == load_preset(by_name) and "my-incumbent" in preset_names()
+    assert not (ROOT / "bohb_das" / "spaces" / "presets" / "my-incumbent.yaml").exists()
     path = export_incumbent(run_dir, tmp_path / "best.yaml")
     assert load_preset(str(path)) == HParams.from_mapping(report["incumbent"]["config"])
     with pytest.raises(ConfigError, match="already exists"):

@@ -17,7 +17,7 @@ import yaml
 from bohb_das.bohb.rundir import MANIFEST, ConfigId, Logs, read_logs, read_manifest
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
-from bohb_das.hparams import PRESETS_DIR, load_preset
+from bohb_das.hparams import load_preset, user_presets_dir
 from bohb_das.profiles import profile_of_record
 
 
@@ -88,13 +88,14 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
 
 
 def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """Writes the incumbent as a preset YAML: ``bohb_das/spaces/presets/NAME.yaml`` or the given path."""
+    """Writes the incumbent as a preset YAML: NAME in the user's presets (``hparams.user_presets_dir``),
+    or the given path."""
     report = query(run_dir, top=0)
     incumbent = report["incumbent"]
     if incumbent is None:
         raise ConfigError(f"{run_dir}: no finished result on the largest budget yet; nothing to export")
     text = str(name_or_path)
-    path = Path(text) if text.endswith((".yaml", ".yml")) or os.sep in text else PRESETS_DIR / f"{text}.yaml"
+    path = Path(text) if text.endswith((".yaml", ".yml")) or os.sep in text else user_presets_dir() / f"{text}.yaml"
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; choose another name")
     values = incumbent["hparams"]

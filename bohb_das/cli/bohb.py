@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     query.add_argument("run_dir", type=Path, metavar="DIR")
     query.add_argument("--top", type=int, default=5, help="configurations to list (default: 5)")
     query.add_argument("--json", action="store_true", help="print JSON")
-    query.add_argument("--export", metavar="NAME", help="save the incumbent as preset NAME (bohb_das/spaces/presets) or a .yaml path")
+    query.add_argument("--export", metavar="NAME", help="save the incumbent as preset NAME (in the user's data directory, "
+                       "$BOHB_DAS_HOME/presets if set; found by name like the shipped ones) or a .yaml path")
     query.add_argument("--overwrite", action="store_true", help="let --export replace an existing file")
     query.set_defaults(handler=_query)
 
