@@ -91,7 +91,6 @@ def transfer_heatmap(records: Sequence[dict[str, Any]], path: str | Path, stat: 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

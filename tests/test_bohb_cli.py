@@ -25,6 +25,8 @@ def test_malformed_space_file_is_exit_code_2_naming_file_and_field(main, tmp_pat
 
 @pytest.mark.parametrize("argv, message", [
     (["query", "/nonexistent/run"], "not a run directory"),
+    (["query", "/nonexistent/run", "--top", "-1"], "--top must be >= 0"),
+    (["plot", "scatter", "--output", "/nonexistent/dir/x.png"], "directory /nonexistent/dir does not exist"),
     (["worker", "--nameserver", "no-port"], "HOST:PORT"),
     (["optimize", "--run-dir", "R", "--target", "final", "--min-budget", "0.2", "--device", "cpu"], "min-budget"),
     (["optimize", "--run-dir", "R", "--formation", "nope", "--device", "cpu"], "nope"),

@@ -82,7 +82,7 @@ def format_report(report, args: argparse.Namespace, slots, load) -> str:
         f"device: {report.device}; threads: {report.threads}; fused CPU kernel: {report.fused_kernel}; "
         f"torch {report.torch_version}; profile {report.profile}; {args.space} space, ops {args.ops}, "
         f"width C={report.width}, "
-        f"batch 128, {args.epochs} timed epochs per row; 1-minute load average {load[0]:.2f} before, "
+        f"batch 128, {args.epochs} timed epoch{'s' if args.epochs != 1 else ''} per row; 1-minute load average {load[0]:.2f} before, "
         f"{load[1]:.2f} after" + (" (LOADED MACHINE: the ratios are not results)" if max(load) > 1.5 else ""),
         "",
         "| phase | T | batched trial-steps/s | one-by-one trial-steps/s | speed-up |",

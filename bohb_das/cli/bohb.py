@@ -151,7 +151,10 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     from bohb_das.bohb.query import export_incumbent, format_report, query
+    from bohb_das.errors import ConfigError
 
+    if args.top < 0:
+        raise ConfigError(f"--top must be >= 0, got {args.top}")
     report = query(args.run_dir, top=args.top)
     print(dumps(report) if args.json else format_report(report))
     if args.export:

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scatter = kinds.add_parser(
         "scatter", help="architecture PSNR (y) vs one-shot PSNR (x) per hyperparameter set and formation",
         description="One panel per hyperparameter set and formation, one colour and regression line per "
-        "operation set, Pearson r (95%% bootstrap CI) and Spearman rho in the legend (paper Figures 3-8).",
+        "operation set, Pearson r (95% bootstrap CI) and Spearman rho in the legend (paper Figures 3-8).",
     )
     transfer = kinds.add_parser(
         "transfer", help="heatmap of median architecture PSNR, hyperparameter set x formation",
@@ -33,8 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bohb_das.errors import ConfigError
     from bohb_das.plots import scatter, transfer_heatmap
 
+    if not args.output.parent.is_dir():
+        raise ConfigError(f"--output: directory {args.output.parent} does not exist")
     records = records_from_args(args)
     if args.kind == "scatter":
         path = scatter(records, args.output, seed=args.seed)
