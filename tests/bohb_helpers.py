@@ -20,6 +20,11 @@ def quadratic(study, config, budget, device):
                                    "genotype": {"layers": ["net"]}, "seconds": 0.0}}
 
 
+def always_nan(study, config, budget, device):
+    """Every evaluation diverges."""
+    return {"loss": float("nan"), "info": {"status": "failed", "reason": "non-finite loss"}}
+
+
 def nan_sometimes(study, config, budget, device):
     """NaN for every config whose weight_lr is above 0.01, otherwise :func:`quadratic`."""
     if config["weight_lr"] > 0.01:

@@ -24,7 +24,7 @@ from hpbandster.core.result import logged_results_to_HBS_result
 from bohb_das.bohb import compat
 from bohb_das.bohb.master import optimize, run_master
 from bohb_das.bohb.nameserver import locate
-from bohb_das.bohb.query import export_incumbent, format_report, query
+from bohb_das.bohb.query import export_incumbent, format_report, nothing_succeeded, query
 from bohb_das.bohb.rundir import CREDENTIALS, read_logs, read_manifest, write_credentials
 from bohb_das.bohb.study import Study
 from bohb_das.bohb.worker import das_evaluate, run_worker, summarize
@@ -345,6 +345,18 @@ def test_nan_losses_become_the_finite_failed_loss(tmp_path):
     assert all(r[3] is not None and math.isfinite(r[3]["loss"]) for r in results)
     best, _ = hpbandster_incumbent(run_dir)
     assert configs[best]["weight_lr"] <= 0.01
+
+
+def test_a_run_where_every_evaluation_failed_says_so_and_exports_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    options = {**CHEAP, "evaluate": "bohb_helpers:always_nan"}
+    study = Study(iterations=1, min_budget=1, max_budget=3, width=8)
+    report = finish(in_thread(lambda: run_master(run_dir, study, local_workers=1, worker_options=options, **FAST), 90))
+    assert report["n_results"] == report["n_failed"] == 4 and nothing_succeeded(report)
+    assert "4 results (0 crashed, 4 failed)" in format_report(report)
+    with pytest.raises(ConfigError, match="the incumbent's evaluation failed"):
+        export_incumbent(run_dir, "never")
+    assert not nothing_succeeded(query(tmp_path / "run") | {"n_failed": 3})
 
 
 def test_failed_trials_summarize_to_the_failed_loss():

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from bohb_das.bohb.compat import FAILED_LOSS
 from bohb_das.bohb.rundir import MANIFEST, ConfigId, Logs, read_logs, read_manifest
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
@@ -81,6 +82,7 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
         "n_configs": len(logs.configs),
         "n_results": len(logs.results),
         "n_crashed": sum(not e.finished for e in logs.results.values()),
+        "n_failed": sum(e.finished and e.result["loss"] >= FAILED_LOSS for e in logs.results.values()),
         "model_based_picks": sum(bool(c.info.get("model_based_pick")) for c in logs.configs.values()),
         "incumbent": incumbent,
         "top": ranked[: max(top, 0)],
@@ -94,6 +96,8 @@ def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.Pat
     incumbent = report["incumbent"]
     if incumbent is None:
         raise ConfigError(f"{run_dir}: no finished result on the largest budget yet; nothing to export")
+    if incumbent["loss"] >= FAILED_LOSS:
+        raise ConfigError(f"{run_dir}: the incumbent's evaluation failed (loss {incumbent['loss']:g}); nothing to export")
     text = str(name_or_path)
     path = Path(text) if text.endswith((".yaml", ".yml")) or os.sep in text else user_presets_dir() / f"{text}.yaml"
     if path.exists() and not overwrite:
@@ -108,13 +112,19 @@ def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.Pat
     return path
 
 
+def nothing_succeeded(report: dict[str, Any]) -> bool:
+    """Every result of a run that has results crashed or failed: the run found nothing."""
+    return report["n_results"] > 0 and report["n_crashed"] + report["n_failed"] == report["n_results"]
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable form of :func:`query`'s summary."""
     lines = [
         f"run {report['run_dir']}: {report['method']} on {report['formation']}/{report['ops']}/{report['space']} "
         f"(profile {report['profile']}), "
         f"target {report['target']}, {report['seeds_per_eval']} seed(s) per evaluation, "
-        f"{report['n_configs']} configs, {report['n_results']} results ({report['n_crashed']} crashed), "
+        f"{report['n_configs']} configs, {report['n_results']} results ({report['n_crashed']} crashed, "
+        f"{report['n_failed']} failed), "
         f"{report['model_based_picks']} model-based picks",
     ]
 

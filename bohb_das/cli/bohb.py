@@ -101,7 +101,7 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> int:
     from bohb_das.bohb.master import run_master
-    from bohb_das.bohb.query import format_report
+    from bohb_das.bohb.query import format_report, nothing_succeeded
     from bohb_das.bohb.study import Study
     from bohb_das.errors import ConfigError
     from bohb_das.trial import resolve_device
@@ -122,6 +122,10 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
         command_line=["bohb-das", *sys.argv[1:]],
     )
     print(dumps(report) if args.json else format_report(report))
+    if nothing_succeeded(report):
+        print(f"bohb-das: error: every one of the {report['n_results']} evaluations crashed or failed; "
+              f"see {report['run_dir']}/logs", file=sys.stderr)
+        return 3
     return 0
 
 
