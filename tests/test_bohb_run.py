@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from hpbandster.core.result import logged_results_to_HBS_result
 
+import bohb_das.cli as cli
 from bohb_das.bohb import compat
 from bohb_das.bohb.master import optimize, run_master
 from bohb_das.bohb.nameserver import locate
@@ -357,6 +358,29 @@ def test_a_run_where_every_evaluation_failed_says_so_and_exports_nothing(tmp_pat
     with pytest.raises(ConfigError, match="the incumbent's evaluation failed"):
         export_incumbent(run_dir, "never")
     assert not nothing_succeeded(query(tmp_path / "run") | {"n_failed": 3})
+
+
+def test_damaged_log_lines_are_reported_with_their_line_and_kept_by_a_resume(tmp_path, capsys, monkeypatch):
+    run_dir = tmp_path / "run"
+    study = Study(**CHEAP_STUDY)
+    finish(in_thread(lambda: run_master(run_dir, study, local_workers=1, worker_options=CHEAP, **FAST), 90))
+    lines = (run_dir / "results.json").read_text().splitlines()
+    damaged = "\n".join([lines[0], lines[1][: len(lines[1]) // 2], "[1, 2]", *lines[2:]]) + "\n"
+    (run_dir / "results.json").write_text(damaged)
+    report = query(run_dir)
+    assert len(report["damaged"]) == 2 and report["n_results"] == len(lines) - 1
+    assert report["damaged"][0].startswith(f"{run_dir / 'results.json'}: line 2: not JSON")
+    assert report["damaged"][1] == f"{run_dir / 'results.json'}: line 3: not a results.json entry"
+    if "bohb" not in cli.SUBCOMMAND_MODULES:
+        monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", (*cli.SUBCOMMAND_MODULES, "bohb"))
+    main = cli.main
+    assert main(["query", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2: not JSON" in err and "line 3: not a results.json entry" in err and "--tolerate-damaged" in err
+    assert main(["query", str(run_dir), "--tolerate-damaged"]) == 0
+    finish(in_thread(lambda: run_master(run_dir, resume=True, local_workers=1, worker_options=CHEAP, **FAST), 90))
+    assert (run_dir / "attempts" / "1" / "results.json").read_text() == damaged  # the damaged file is kept
+    assert query(run_dir)["damaged"] == [] and query(run_dir)["n_results"] == len(lines)  # its job ran again
 
 
 def test_failed_trials_summarize_to_the_failed_loss():

@@ -84,6 +84,7 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
         "n_crashed": sum(not e.finished for e in logs.results.values()),
         "n_failed": sum(e.finished and e.result["loss"] >= FAILED_LOSS for e in logs.results.values()),
         "model_based_picks": sum(bool(c.info.get("model_based_pick")) for c in logs.configs.values()),
+        "damaged": logs.damaged,
         "incumbent": incumbent,
         "top": ranked[: max(top, 0)],
     }

@@ -19,10 +19,10 @@ import json
 import os
 import shutil
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from hpbandster.core.result import json_result_logger
 
@@ -64,8 +64,10 @@ class LoggedResult:
 class Logs:
     configs: dict[ConfigId, LoggedConfig]
     results: dict[tuple[ConfigId, float], LoggedResult]  # the last line per (config, budget) wins
+    damaged: list[str] = field(default_factory=list)  # "FILE: line N: problem", for every unreadable line
 
     def merge(self, other: "Logs") -> None:
+        self.damaged += other.damaged
         for key, value in other.configs.items():
             self.configs.setdefault(key, value)
         for key, value in other.results.items():
@@ -73,7 +75,7 @@ class Logs:
                 self.results[key] = value
 
     def finished_only(self) -> "Logs":
-        return Logs(dict(self.configs), {k: v for k, v in self.results.items() if v.finished})
+        return Logs(dict(self.configs), {k: v for k, v in self.results.items() if v.finished}, list(self.damaged))
 
 
 @dataclass(frozen=True)
@@ -139,29 +141,46 @@ def remove_credentials(run_dir: Path, run_id: str) -> None:
         (Path(run_dir) / CREDENTIALS).unlink(missing_ok=True)
 
 
-def _json_lines(path: Path) -> Iterable[Any]:
+def _json_lines(path: Path, shape: Callable[[Any], bool], damaged: list[str]) -> Iterable[Any]:
+    """The lines of a JSON-lines log that parse and have the expected ``shape``; every other non-empty
+    line (cut short by a killed writer, edited by hand) is reported in ``damaged``, never dropped
+    silently."""
     if not path.is_file():
         return
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
         try:
-            yield json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a killed writer
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            damaged.append(f"{path}: line {number}: not JSON ({exc.msg})")
+            continue
+        if not shape(value):
+            damaged.append(f"{path}: line {number}: not a {path.name} entry")
+            continue
+        yield value
+
+
+def _config_line(value: Any) -> bool:
+    return isinstance(value, list) and len(value) in (2, 3) and isinstance(value[0], list)
+
+
+def _result_line(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 5 and isinstance(value[0], list)
+            and isinstance(value[1], (int, float)) and not isinstance(value[1], bool))
 
 
 def read_logs(directory: Path) -> Logs:
     """configs.json and results.json of one directory, as written by hpbandster's logger."""
     directory = Path(directory)
     logs = Logs({}, {})
-    for line in _json_lines(directory / CONFIGS):
-        if isinstance(line, list) and len(line) in (2, 3):
-            info = line[2] if len(line) == 3 and isinstance(line[2], dict) else {}
-            logs.configs.setdefault(tuple(line[0]), LoggedConfig(line[1], info))
-    for line in _json_lines(directory / RESULTS):
-        if isinstance(line, list) and len(line) == 5:
-            config_id, budget, timestamps, result, exception = line
-            entry = LoggedResult(tuple(config_id), float(budget), timestamps, result, exception)
-            logs.results[(entry.config_id, entry.budget)] = entry
+    for line in _json_lines(directory / CONFIGS, _config_line, logs.damaged):
+        info = line[2] if len(line) == 3 and isinstance(line[2], dict) else {}
+        logs.configs.setdefault(tuple(line[0]), LoggedConfig(line[1], info))
+    for line in _json_lines(directory / RESULTS, _result_line, logs.damaged):
+        config_id, budget, timestamps, result, exception = line
+        entry = LoggedResult(tuple(config_id), float(budget), timestamps, result, exception)
+        logs.results[(entry.config_id, entry.budget)] = entry
     return logs
 
 

@@ -58,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     query.add_argument("--export", metavar="NAME", help="save the incumbent as preset NAME (in the user's data directory, "
                        "$BOHB_DAS_HOME/presets if set; found by name like the shipped ones) or a .yaml path")
     query.add_argument("--overwrite", action="store_true", help="let --export replace an existing file")
+    query.add_argument("--tolerate-damaged", action="store_true",
+                       help="exit 0 even when lines of configs.json / results.json are unreadable (they are still reported)")
     query.set_defaults(handler=_query)
 
 
@@ -108,6 +110,11 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
 
     if args.slots < 1:
         raise ConfigError(f"--slots must be at least 1, got {args.slots}")
+    if args.resume:
+        from bohb_das.bohb.rundir import read_history
+
+        for line in read_history(args.resume).damaged:  # kept as they are: a resume copies them to attempts/N
+            print(f"bohb-das: warning: {line} (unreadable: its job runs again)", file=sys.stderr)
     study = None if args.resume else Study(
         formation=args.formation, ops=args.ops, space=args.space, method=args.method, width=args.width,
         target=args.target, iterations=args.iterations, min_budget=args.min_budget, max_budget=args.max_budget,
@@ -161,6 +168,11 @@ def _query(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top must be >= 0, got {args.top}")
     report = query(args.run_dir, top=args.top)
     print(dumps(report) if args.json else format_report(report))
+    for line in report["damaged"]:
+        print(f"bohb-das: warning: {line} (skipped)", file=sys.stderr)
+    if report["damaged"] and not args.tolerate_damaged:
+        raise ConfigError(f"{len(report['damaged'])} unreadable line(s) in {args.run_dir}; the report above leaves "
+                          "them out (--tolerate-damaged to accept that)")
     if args.export:
         path = export_incumbent(args.run_dir, args.export, overwrite=args.overwrite)
         print(f"incumbent saved as preset {path}", file=sys.stderr)
