@@ -138,8 +138,8 @@ def run_bench(
         for t in sorted(set(trial_counts)):
             batched = t / timings[phase, t][0]
             rows.append(BenchRow(phase, t, batched, single, batched / single))
-    job = {t: lambda epochs, t=t: job_seconds(timings, t, epochs) for t in counts}  # a batch of t trials
-    trial_seconds = {t: job[t](PAPER_EPOCHS) / t for t in counts}
+    job = lambda trials, epochs: job_seconds(timings, trials, epochs)
+    trial_seconds = {t: job(t, PAPER_EPOCHS) / t for t in counts}
     table1 = TABLE1_TRIALS * TABLE1_TRIAL_EQUIVALENTS * trial_seconds[max(counts)] / 3600
     bohb = bohb_estimate(job, processes)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu {platform.processor() or platform.machine()}"
@@ -149,8 +149,24 @@ def run_bench(
 
 
 def job_seconds(timings: dict[tuple[str, int], tuple[float, float]], trials: int, epochs: int) -> float:
-    """Seconds of one batch of ``trials`` trials of ``epochs`` search + retraining epochs."""
-    (search_step, search_eval), (retrain_step, retrain_eval) = timings["search", trials], timings["retrain", trials]
+    """Seconds of one batch of ``trials`` trials of ``epochs`` search + retraining epochs: the step and
+    evaluation times measured at T = ``trials``, interpolated linearly between measured batch sizes
+    (beyond the largest, in proportion to T)."""
+    measured = sorted({t for _, t in timings})
+
+    def at(phase: str) -> tuple[float, float]:
+        if trials in measured:
+            return timings[phase, trials]
+        lower = max(t for t in measured if t < trials)
+        upper = min((t for t in measured if t > trials), default=None)
+        (step, evaluation) = timings[phase, lower]
+        if upper is None:
+            return step * trials / lower, evaluation * trials / lower
+        w = (trials - lower) / (upper - lower)
+        (next_step, next_evaluation) = timings[phase, upper]
+        return step + w * (next_step - step), evaluation + w * (next_evaluation - evaluation)
+
+    (search_step, search_eval), (retrain_step, retrain_eval) = at("search"), at("retrain")
     return epochs * STEPS_PER_EPOCH * (search_step + retrain_step) + search_eval + retrain_eval
 
 
@@ -166,15 +182,12 @@ def hyperband_rungs(iterations: int, min_budget: float, max_budget: float, eta: 
     return rungs
 
 
-def bohb_estimate(job: dict[int, Callable[[int], float]], processes: int) -> dict[str, float]:
-    """Hours of a paper-scale BOHB run on ``processes`` worker processes: one job per worker (each
-    at T = 1), and each rung's configurations split over the processes and trained together (T = the
-    largest measured batch that does not exceed a process's share)."""
+def bohb_estimate(job: Callable[[int, int], float], processes: int) -> dict[str, float]:
+    """Hours of a paper-scale BOHB run on ``processes`` worker processes, the rungs one after another
+    (hpbandster overlaps iterations, so both figures are upper bounds; their ratio is the point):
+    one job per worker (a rung of n configurations takes ceil(n / processes) jobs in turn), or each
+    rung's configurations split evenly over the processes and trained together."""
     rungs = hyperband_rungs(**PAPER_BOHB)
-    single = sum(n * job[1](epochs) for n, epochs in rungs) / processes
-    batched = 0.0
-    for n, epochs in rungs:
-        share = math.ceil(n / processes)
-        t = max(c for c in job if c <= share)
-        batched += math.ceil(share / t) * job[t](epochs)
+    single = sum(math.ceil(n / processes) * job(1, epochs) for n, epochs in rungs)
+    batched = sum(job(math.ceil(n / processes), epochs) for n, epochs in rungs)
     return {"one job per worker": single / 3600, "rungs batched": batched / 3600}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from bohb_das.bench import PAPER_BOHB, hyperband_rungs
+import pytest
+
+from bohb_das.bench import PAPER_BOHB, hyperband_rungs, job_seconds
 from bohb_das.cli import main
 
 
@@ -34,3 +36,11 @@ def test_the_paper_bohb_schedule_has_the_papers_size():
     rungs = hyperband_rungs(**PAPER_BOHB)
     assert rungs[:3] == [(9, 6), (3, 17), (1, 50)]
     assert sum(n * epochs for n, epochs in rungs) == 17308  # about 17,000 search epochs (issue 10)
+
+
+def test_job_time_interpolates_between_measured_batch_sizes():
+    timings = {(phase, t): (0.01 * t, 0.1 * t) for phase in ("search", "retrain") for t in (1, 8)}
+    per_step = 2 * 19 * 0.01  # search + retraining steps of one epoch at T = 1
+    assert job_seconds(timings, 1, 1) == pytest.approx(per_step + 0.2)
+    assert job_seconds(timings, 4, 1) == pytest.approx(4 * (per_step + 0.2))  # linear between 1 and 8
+    assert job_seconds(timings, 16, 1) == pytest.approx(16 * (per_step + 0.2))  # beyond: in proportion to T

@@ -101,8 +101,9 @@ def format_report(report, args: argparse.Namespace, slots, load) -> str:
         f"Estimated, one thread per process: the paper's Table 1 (75 trials a cell, 18 DAS-trial equivalents "
         f"per seed) at T={max(report.trial_seconds)} in one process: {report.table1_hours:.1f} h; a 128-iteration "
         f"paper-scale BOHB run (budgets 50/9..50, eta 3: 17,308 search + retraining epochs) on "
-        f"{report.processes} processes: {report.bohb_hours['one job per worker']:.1f} h with one job per worker, "
-        f"{report.bohb_hours['rungs batched']:.1f} h with each rung's configurations trained together.",
+        f"{report.processes} processes, rungs one after another: {report.bohb_hours['one job per worker']:.1f} h "
+        f"with one job per worker, {report.bohb_hours['rungs batched']:.1f} h with each rung's configurations "
+        "trained together (upper bounds: hpbandster overlaps iterations).",
     ]
     if slots is not None:
         lines += [
