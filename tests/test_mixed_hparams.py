@@ -39,8 +39,8 @@ def assert_each_equals_alone(spec: TrialSpec, seeds: list[int], hparams: list[HP
 def test_mixed_table7_hyperparameters_in_one_batch_equal_each_alone(space):
     spec = TrialSpec(space=space, epochs=1, width=4)
     # equal hyperparameters not adjacent and one seed under two sets: the runner groups and restores order
-    together = assert_each_equals_alone(spec, [5, 5, 6, 7], [ADAM, GD, ADAM, GD_FAST])
-    assert len({r.one_shot_psnr for r in together}) == 4
+    together = assert_each_equals_alone(spec, [5, 5, 6], [ADAM, GD_FAST, ADAM])
+    assert len({r.one_shot_psnr for r in together}) == 3
 
 
 @pytest.mark.parametrize("method", ["darts2", "zarts_rs"])

@@ -127,9 +127,11 @@ class DasWorker(Worker):
         super().shutdown()
 
 
-def watch_master(workers: list[DasWorker], location: Location, interval: float, grace: float, logger) -> bool:
+def watch_master(workers: list[DasWorker], location: Location, interval: float, grace: float, logger,
+                 gone: threading.Event) -> None:
     """Stops every slot once the master's published task has been unreachable for ``grace`` s
-    (hpbandster's own idle timeout dies with the master's first failed callback); True if it did."""
+    (hpbandster's own idle timeout dies with the master's first failed callback), setting ``gone``
+    first."""
     stopping = workers[0].stopping
     last_seen = time.monotonic()
     while not stopping.wait(interval):
@@ -137,12 +139,12 @@ def watch_master(workers: list[DasWorker], location: Location, interval: float, 
             last_seen = time.monotonic()
         elif time.monotonic() - last_seen > grace:
             logger.warning("WORKER: master of run %s is gone; exiting", location.run_id)
+            gone.set()
             stopping.set()
             for worker in workers:
                 if hasattr(worker, "pyro_daemon"):
                     worker.pyro_daemon.shutdown()
-            return True
-    return False
+            return
 
 
 def run_worker(
@@ -178,23 +180,21 @@ def run_worker(
     logger = compat.quiet_logger(f"bohb_das.worker.{os.getpid()}", log_path)
     expected = load_profile(profile) if profile is not None else None  # a bad file fails before any wait
     location = locate(Path(run_dir) if run_dir is not None else None, nameserver, wait_s, logger)
-    if expected is not None:
-        running = Study.from_mapping(location.task).profile
-        if expected.settings() != running.settings():
-            raise ConfigError(f"run {location.run_id} uses profile {running.name!r} {running.settings()}, "
-                              f"not --profile {expected.name!r} {expected.settings()}")
     study = Study.from_mapping(location.task)
+    if expected is not None and expected.settings() != study.profile.settings():
+        raise ConfigError(f"run {location.run_id} uses profile {study.profile.name!r} {study.profile.settings()}, "
+                          f"not --profile {expected.name!r} {expected.settings()}")
     device = device or location.task.get("device", "cpu")
-    jobs = Gatherer(job_evaluator(study, resolve_evaluate(evaluate), device), slots,
-                    on_batch=lambda n, budget, s: logger.info("WORKER: trained %d job(s) of budget %g together in %.1f s", n, budget, s))
+    report = lambda n, budget, s: logger.info("WORKER: trained %d job(s) of budget %g together in %.1f s", n, budget, s)
+    jobs = Gatherer(job_evaluator(study, resolve_evaluate(evaluate), device), slots, on_batch=report)
     stopping = threading.Event()
     host = host or compat.address_towards(location.host, location.port)
     workers = [DasWorker(location, jobs, host, logger, name if slots == 1 else f"{name or 'w'}.slot{k}", stopping)
                for k in range(slots)]
     logger.info("WORKER: serving run %s via nameserver %s:%d with %d slot(s)", location.run_id, location.host,
                 location.port, slots)
-    gone: list[bool] = []
-    threading.Thread(target=lambda: gone.append(watch_master(workers, location, watch_interval, master_grace, logger)),
+    gone = threading.Event()
+    threading.Thread(target=watch_master, args=(workers, location, watch_interval, master_grace, logger, gone),
                      daemon=True).start()
     for worker in workers[1:]:
         worker.run(background=True)
@@ -204,4 +204,4 @@ def run_worker(
         if not stopping.is_set():
             raise  # deregistering after a shutdown may find the nameserver already gone
     stopping.set()
-    return EXIT_MASTER_GONE if any(gone) else 0
+    return EXIT_MASTER_GONE if gone.is_set() else 0
