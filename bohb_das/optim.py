@@ -23,6 +23,11 @@ SHARED_FIELDS = ("relaxation", "gumbel_tau_max", "gumbel_tau_min", "sparsestmax_
                  "zo_samples", "zo_radius", "zo_inner_steps")
 
 
+def shared_settings(hp: HParams) -> tuple:
+    """The values of ``SHARED_FIELDS``: trials train in one batch only where these are equal."""
+    return tuple(getattr(hp, name) for name in SHARED_FIELDS)
+
+
 @dataclass(frozen=True)
 class Block:
     """Trials ``rows`` of a batch share ``hparams``."""

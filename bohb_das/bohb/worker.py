@@ -69,14 +69,14 @@ def das_evaluate(study: Study, configs: list[dict[str, Any]], budget: float, dev
     """The real objective for several configurations at once: ``study.repeats`` seeds of each, all
     trained in one model for ``round(budget)`` epochs (configurations that disagree on a setting a
     batch must share, such as a tuned relaxation, train in separate models); one result per config."""
-    from bohb_das.optim import SHARED_FIELDS
+    from bohb_das.optim import shared_settings
     from bohb_das.trial import run_trials
 
     spec, seeds = study.trial_spec(max(1, round(budget)), {}), study.trial_seeds
     hparams = [study.hparams(config) for config in configs]
     batches: dict[tuple, list] = {}
     for hp in dict.fromkeys(hparams):  # a configuration sent twice is trained once
-        batches.setdefault(tuple(getattr(hp, name) for name in SHARED_FIELDS), []).append(hp)
+        batches.setdefault(shared_settings(hp), []).append(hp)
     trials = {}
     for members in batches.values():
         results = run_trials(spec, seeds * len(members), device=device,

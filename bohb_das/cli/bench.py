@@ -50,24 +50,23 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--trials, --epochs, --width, --paper-batch and --workers must be positive")
     if args.slots < 0:
         raise ConfigError(f"--slots must be >= 0, got {args.slots}")
-    output = args.output or Path(f"bench-{resolve_device(args.device).type}.md")
+    device = resolve_device(args.device)
+    output = args.output or Path(f"bench-{device.type}.md")
     if not output.parent.is_dir():
         raise ConfigError(f"--output: directory {output.parent} does not exist")
-    device = resolve_device(args.device)
     profile = load_profile(args.profile)
     say = lambda what: print(f"measuring {what} ...", file=sys.stderr, flush=True)
     report = run_bench(args.trials, device, args.width, args.epochs, args.space, args.ops, args.paper_batch,
                        progress=say, profile=profile, processes=args.workers)
-    figures = report.to_dict()
     slots = None
     if args.slots:
         from bohb_das.bohb.throughput import compare_slots
 
         say(f"a BOHB bracket with {args.workers} workers x 1 slot, then x {args.slots} slots")
         slots = compare_slots(args.slots, args.workers, args.width, str(device), profile)
-        figures["slots"] = slots.to_dict()
-        figures["load"] = [report.load[0], os.getloadavg()[0]]
-    text = format_report(report, args, slots, figures["load"])
+        report.load = (report.load[0], os.getloadavg()[0])  # the load until the end of the whole run
+    figures = report.to_dict() | ({"slots": slots.to_dict()} if slots is not None else {})
+    text = format_report(report, args, slots)
     print(text)
     output.write_text(text + "\n")
     output.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -75,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_report(report, args: argparse.Namespace, slots, load) -> str:
+def format_report(report, args: argparse.Namespace, slots) -> str:
+    from bohb_das.bench import PAPER_BOHB, hyperband_rungs
+
+    load = report.load
+    paper_bohb_epochs = sum(n * epochs for n, epochs in hyperband_rungs(**PAPER_BOHB))
     lines = [
         f"# bohb-das bench ({time.strftime('%Y-%m-%d %H:%M')})",
         "",
@@ -100,7 +103,7 @@ def format_report(report, args: argparse.Namespace, slots, load) -> str:
         "",
         f"Estimated, one thread per process: the paper's Table 1 (75 trials a cell, 18 DAS-trial equivalents "
         f"per seed) at T={max(report.trial_seconds)} in one process: {report.table1_hours:.1f} h; a 128-iteration "
-        f"paper-scale BOHB run (budgets 50/9..50, eta 3: 17,308 search + retraining epochs) on "
+        f"paper-scale BOHB run (budgets 50/9..50, eta 3: {paper_bohb_epochs:,} search + retraining epochs) on "
         f"{report.processes} processes, rungs one after another: {report.bohb_hours['one job per worker']:.1f} h "
         f"with one job per worker, {report.bohb_hours['rungs batched']:.1f} h with each rung's configurations "
         "trained together (upper bounds: hpbandster overlaps iterations).",
