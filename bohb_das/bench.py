@@ -87,7 +87,7 @@ def _timed_steps(phase: str, seeds: Sequence[int], space: str, ops: str, width: 
     else:
         arch_step = None
         choice = TrialStreams(seeds, "bench-genotype").stack(lambda g: torch.randint(shape[2], shape[1:2], generator=g))
-        one_hot = nn.functional.one_hot(choice, shape[2]).to(device=device, dtype=torch.float32)
+        one_hot = model.fix(model.discretize(nn.functional.one_hot(choice, shape[2])))
         weights = lambda: one_hot
     run = lambda n: train(model, weights, problem, hp, n, failures, "bench", before_step=arch_step)
     run(1)  # warm-up: allocator, kernel load, first-touch

@@ -61,7 +61,7 @@ def train_genotypes(
     """Trains each genotype from scratch (one trial each, batched, each with its ``hparams``);
     returns the trained network, its one-hot mixing weights and the failures."""
     model = build(space, op_names, problem, spec.width, "retrain-init")
-    weights = model.one_hot(genotypes)
+    weights = model.fix(genotypes)
     failures = Failures.none(problem.trials)
     train(model, lambda: weights, problem, hparams, spec.epochs, failures, "retrain", progress=progress)
     return model, weights, failures

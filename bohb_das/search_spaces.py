@@ -102,6 +102,15 @@ class SearchSpace(nn.Module):
                 tensor.data = tensor.data.repeat_interleave(copies, 0)
         return clone
 
+    def fix(self, genotypes: Sequence[Genotype]) -> torch.Tensor:
+        """Makes this network the given architectures, one per trial: every edge computes only the
+        operation its trial chose (``MixedOp.forward``). Returns the one-hot mixing weights to pass."""
+        weights = self.one_hot(genotypes)
+        chosen = weights.argmax(-1)
+        for e, mixed in enumerate(self.mixed):
+            mixed.chosen = chosen[:, e]
+        return weights
+
     def one_hot(self, genotypes: Sequence[Genotype]) -> torch.Tensor:
         """(T, edges, candidates) weights that make this supernet compute the given architectures."""
         index = {name: k for k, name in enumerate(self.candidates)}

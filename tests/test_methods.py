@@ -6,8 +6,8 @@ import torch
 from bohb_das.errors import ConfigError
 from bohb_das.formations import get_formation
 from bohb_das.hparams import HParams
-from bohb_das.methods import METHODS, candidate_seed, matched_k, random_genotypes, transplant, uniform_genotype
-from bohb_das.operations import OP_SETS
+from bohb_das.methods import METHODS, candidate_seed, matched_k, random_genotypes, retrain, transplant, uniform_genotype
+from bohb_das.operations import OP_SETS, MixedOp
 from bohb_das.search import das_search
 from bohb_das.search_spaces import CellSpace, SequentialSpace
 from bohb_das.training import Failures, Problem, build, evaluate
@@ -100,3 +100,25 @@ def test_matched_k_follows_the_papers_time_ratio():
     assert matched_k(159, 35) == 5  # paper 5.2: 2:39 per DAS run, 0:35 per random architecture
     assert matched_k(10, 100) == 1
     assert matched_k(math.nan, 1) == 5
+
+
+@pytest.mark.parametrize("space", [SequentialSpace, CellSpace])
+def test_retraining_computes_the_chosen_operations_with_the_supernets_numbers(space, monkeypatch):
+    """A fixed architecture (each edge its trial's chosen op alone) trains to the numbers of the
+    supernet run at one-hot weights (float64; only the order of sums over channels differs), with
+    trials that chose differently in one batch."""
+    seeds = [5, 6, 7]
+    genotypes = random_genotypes(space, OP_SETS["all"], seeds)
+    spec = TrialSpec(space=space.name, **TINY)
+    outcomes, widths = [], []
+    statistics = MixedOp._batch_statistics
+    monkeypatch.setattr(MixedOp, "_batch_statistics", lambda op, u, w1, ch: widths.append(w1.shape[-1]) or statistics(op, u, w1, ch))
+    for fixed in (True, False):
+        if not fixed:
+            assert set(widths) == {TINY["width"]}  # one network's channels per trial, not the two
+            monkeypatch.setattr(space, "fix", space.one_hot)
+        problem = Problem(get_formation("blur"), seeds, "retrain-data", "cpu", torch.float64)
+        outcomes.append(retrain(space, OP_SETS["all"], genotypes, problem, spec, [spec.hparams] * 3))
+    (fixed, fixed_reasons), (supernet, reasons) = outcomes
+    assert fixed_reasons == reasons == [None] * 3 and len({g.ops for g in genotypes}) == 3
+    assert fixed == pytest.approx(supernet, rel=1e-12, abs=0) and max(widths) == 2 * TINY["width"]
