@@ -6,6 +6,7 @@ test runs the real DAS objective. Every process a test starts is ended by its PI
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -24,9 +25,9 @@ from hpbandster.core.result import logged_results_to_HBS_result
 import bohb_das.cli as cli
 from bohb_das.bohb import compat
 from bohb_das.bohb.master import optimize, run_master
-from bohb_das.bohb.nameserver import locate
+from bohb_das.bohb.nameserver import locate, ns_proxy
 from bohb_das.bohb.query import export_incumbent, format_report, nothing_succeeded, query
-from bohb_das.bohb.rundir import CREDENTIALS, read_logs, read_manifest, write_credentials
+from bohb_das.bohb.rundir import CREDENTIALS, SECRET, read_credentials, read_logs, read_manifest, run_secret, write_credentials
 from bohb_das.bohb.study import Study
 from bohb_das.bohb.worker import das_evaluate, run_worker, summarize
 from bohb_das.errors import ConfigError
@@ -228,19 +229,56 @@ def test_worker_killed_mid_job_is_rerun_on_another_worker(tmp_path, monkeypatch)
     assert "submitting it again" in (run_dir / "logs" / "master.log").read_text()
 
 
-def test_frozen_worker_is_declared_dead_in_bounded_time(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOHB_TEST_SLEEP", "0.7")
+def log_time(line: str) -> float:
+    return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def test_a_frozen_worker_costs_only_its_own_job(tmp_path, monkeypatch):
+    """SIGSTOP on one of two workers: the healthy one goes on taking jobs while the frozen one is
+    probed (up to the comm timeout); then the frozen one is declared dead and its job re-run."""
+    monkeypatch.setenv("BOHB_TEST_SLEEP", "0.3")
     run_dir = tmp_path / "run"
-    handle = in_thread(lambda: run_master(run_dir, Study(**CHEAP_STUDY), local_workers=2, worker_options=CHEAP,
-                                          ping_interval=1, comm_timeout=2), 90)
+    handle = in_thread(lambda: run_master(run_dir, Study(**{**CHEAP_STUDY, "iterations": 3}), local_workers=2,
+                                          worker_options=CHEAP, ping_interval=1, comm_timeout=6), 120)
     pid, job = wait_for(lambda: started_jobs(run_dir)[:1], 60, "a job to start")[0]
     os.kill(pid, signal.SIGSTOP)
+    frozen_at = time.time()
     try:
         finish(handle)
     finally:
         kill_if_alive([pid])
     assert any(j == job and p != pid for p, j in started_jobs(run_dir))
     assert all(entry.finished for entry in read_logs(run_dir).results.values())
+    dead_at = min(log_time(line) for line in (run_dir / "logs" / "master.log").read_text().splitlines()
+                  if "removing dead worker" in line)
+    healthy_starts = [log_time(line) for log in (run_dir / "logs").glob("worker-*.log")
+                      for line in log.read_text().splitlines()
+                      if "start processing job" in line and f"worker.{pid}:" not in line]
+    assert dead_at - frozen_at > 3  # the frozen worker was probed for a while ...
+    assert sum(frozen_at < t < dead_at for t in healthy_starts) >= 3  # ... and the run did not wait for it
+
+
+def test_a_revived_workers_late_result_is_superseded_by_the_requeued_copy(tmp_path, monkeypatch):
+    """Frozen mid-job, declared dead, its job re-queued on the other worker, then revived: the late
+    result is logged as superseded and the re-queued copy's is the one result recorded."""
+    monkeypatch.setenv("BOHB_TEST_SLEEP", "2")
+    run_dir = tmp_path / "run"
+    handle = in_thread(lambda: run_master(run_dir, Study(**CHEAP_STUDY), local_workers=2, worker_options=CHEAP,
+                                          ping_interval=1, comm_timeout=3), 120)
+    pid, job = wait_for(lambda: started_jobs(run_dir)[:1], 60, "a job to start")[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: any(j == job and p != pid for p, j in started_jobs(run_dir)), 30, "the job to be re-queued")
+        os.kill(pid, signal.SIGCONT)
+        finish(handle)
+    finally:
+        kill_if_alive([pid])
+    master_log = (run_dir / "logs" / "master.log").read_text()
+    superseded = [line for line in master_log.splitlines() if "superseded result" in line]
+    assert len(superseded) == 1 and f"job {job}" in superseded[0] and f".{pid}." in superseded[0]
+    assert "re-queued on" in superseded[0] and "Traceback" not in master_log
+    keys = [(tuple(line[0]), line[1]) for line in strict_json_lines(run_dir / "results.json")]
+    assert len(keys) == len(set(keys)) == 4 and all(line[3] is not None for line in strict_json_lines(run_dir / "results.json"))
 
 
 MASTER_CODE = """
@@ -329,6 +367,65 @@ def test_a_worker_refuses_a_run_under_another_profile_and_the_manifest_keeps_it(
     manifest = read_manifest(run_dir)
     assert manifest["profile"] == load_profile("spec-v1").to_dict()
     assert Study.from_mapping({k: v for k, v in manifest.items() if k != "profile"}).profile.name == "spec-v1"
+
+
+# --- authentication ------------------------------------------------------------------------------
+
+
+def test_the_run_secret_is_private_kept_and_checked(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    key = run_secret(run_dir)
+    assert (run_dir / SECRET).stat().st_mode & 0o777 == 0o600 and len(key) == 64
+    assert run_secret(run_dir) == key  # a resumed master keeps the run's secret
+    (run_dir / SECRET).chmod(0o640)
+    with pytest.raises(ConfigError, match="readable by other users"):
+        run_secret(run_dir)
+    with pytest.raises(ConfigError, match="cannot read the run's secret"):
+        run_worker(None, "127.0.0.1:9", secret_file=tmp_path / "missing", wait_s=0)
+
+
+def test_only_holders_of_the_run_secret_can_register_or_report(tmp_path):
+    """A process given HOST:PORT alone, or a wrong secret, is refused by the nameserver and by the
+    dispatcher; a worker given a copy of the secret (--secret-file) serves the run."""
+    run_dir = tmp_path / "run"
+    handle = in_thread(lambda: run_master(run_dir, Study(**CHEAP_STUDY), local_workers=0, **FAST), 120)
+    credentials = wait_for(lambda: read_credentials(run_dir), 30, "the master's credentials")
+    address = f"{credentials.host}:{credentials.port}"
+    wrong = tmp_path / "wrong"
+    wrong.write_text("0" * 64)
+    wrong.chmod(0o600)
+    cli_worker = [sys.executable, "-c", "import sys, bohb_das.cli as c; sys.exit(c.main(sys.argv[1:]))",
+                  "worker", "--nameserver", address, "--wait", "20"]
+    for extra in ([], ["--secret-file", str(wrong)]):
+        refused = subprocess.run(cli_worker + extra, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+        assert "refused this process: it needs the run's secret" in refused.stderr
+    import Pyro4
+
+    with ns_proxy(credentials.host, credentials.port) as ns:  # this test process runs the master: it has the key
+        dispatcher = ns.lookup(f"hpbandster.run_{credentials.run_id}.dispatcher")
+    intruders = [(ns_proxy(credentials.host, credentials.port), "register", ("hpbandster.run_x.worker.intruder", dispatcher)),
+                 (Pyro4.Proxy(dispatcher), "register_result", ((0, 0, 0), {"result": {"loss": -999.0}, "exception": None}))]
+    for proxy, method, args in intruders:
+        proxy._pyroHmacKey = None  # what a process given only HOST:PORT sends
+        with pytest.raises(Pyro4.errors.CommunicationError, match="hmac"):
+            getattr(proxy, method)(*args)
+    copy = tmp_path / "copy-of-secret"
+    copy.write_bytes((run_dir / SECRET).read_bytes())
+    copy.chmod(0o600)
+    code = ("import sys; from bohb_das.bohb.worker import run_worker; sys.exit(run_worker(None, sys.argv[1], "
+            "secret_file=sys.argv[2], log_path=sys.argv[3], evaluate='bohb_helpers:quadratic', wait_s=60, "
+            "master_grace=3, watch_interval=0.5))")
+    worker = subprocess.Popen([sys.executable, "-c", code, address, str(copy), str(run_dir / "logs" / "worker-remote.log")])
+    try:
+        report = finish(handle)
+        assert worker.wait(20) == 0
+    finally:
+        kill_if_alive([worker.pid])
+        worker.wait()
+    assert report["n_results"] == 4 and {pid for pid, _ in started_jobs(run_dir)} == {worker.pid}
+    assert all(line[3]["loss"] > -999 for line in strict_json_lines(run_dir / "results.json"))
 
 
 # --- non-finite losses --------------------------------------------------------------------------

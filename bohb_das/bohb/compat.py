@@ -21,7 +21,25 @@ reach a log file. What is fixed here, and why:
 * ``netifaces`` (no wheel for Python 3.11) is only needed when no host is given: every nameserver,
   dispatcher and worker here gets an explicit address (:data:`LOOPBACK` or :func:`address_towards`).
 * a frozen worker blocks the dispatcher's discovery forever: :func:`set_comm_timeout` bounds every
-  Pyro call of the master process, so the worker is declared dead instead.
+  Pyro call of the master process, so the worker is declared dead instead. Bounded is not enough:
+  the dispatcher probes workers (discovery) and starts jobs while holding the one lock that results
+  and job starts also need, so one frozen host left every healthy worker idle for the whole
+  timeout. :func:`install` replaces ``Dispatcher.discover_workers`` and ``Dispatcher.job_runner``
+  with versions that make those calls without the lock (each job start in its own thread), so a
+  frozen worker costs its own job only. Their bookkeeping is hpbandster's, plus one fix: a worker
+  is idle only when the dispatcher gave it no job (it used to be marked idle between a job's start
+  and the worker's first report of it).
+* a late result from a worker that was declared dead (frozen, then revived) replaced the result of
+  the job's re-queued copy, which was then dropped without a word (a ``KeyError`` inside a oneway
+  call). The rule here: a job's result is kept only from the worker it is assigned to now (the
+  re-queued copy); any other result for it is logged as superseded and dropped, so exactly one
+  result per (configuration, budget) is recorded. Workers say who they are with each result
+  (``SENDER`` in the result dict, set by ``bohb_das.bohb.worker``).
+* no authentication: hpbandster builds its Pyro daemons and proxies (nameserver, dispatcher,
+  workers) without an HMAC key, so anyone who reaches the nameserver can register a worker and
+  report results. Pyro4 4.x has no process-wide key, so :func:`install` wraps the constructors of
+  ``Pyro4.core.Proxy`` and ``Pyro4.core.Daemon``, ``Pyro4.naming.startNS`` and ``Pyro4.locateNS`` to
+  use the key given to :func:`use_secret`; a message without the right key is refused by Pyro itself.
 * ``hpbandster.core.worker.Worker`` without a logger calls ``logging.basicConfig(DEBUG)`` on the whole
   process: our worker always passes a logger (:func:`quiet_logger` by default).
 
@@ -36,7 +54,9 @@ import math
 import os
 import socket
 import sys
+import threading
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -54,7 +74,12 @@ LOOPBACK = "127.0.0.1"
 #: hpbandster's exception text for a job whose worker vanished (dispatcher.discover_workers).
 LOST_WORKER_MESSAGE = "Worker died unexpectedly."
 
+#: The key of a worker's name in the result dict it reports (hpbandster itself reads only "result"
+#: and "exception").
+SENDER = "worker"
+
 _installed = False
+_secret: bytes | None = None
 
 
 def install() -> None:
@@ -71,6 +96,8 @@ def install() -> None:
         serializer.register_type_replacement(np.generic, python_scalar)
         serializer.register_type_replacement(np.ndarray, lambda value: value.tolist())
         Pyro4.config.SERIALIZER = "serpent"
+        _authenticate_pyro()
+        _unblock_dispatcher()
         _installed = True
     for module in ("ConfigSpace", "hpbandster", "Pyro4", "statsmodels"):
         for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
@@ -80,6 +107,145 @@ def install() -> None:
     warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
     # statsmodels' KDE divides by zero on a categorical with a single observed level (hpbandster #100).
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
+
+
+def use_secret(key: bytes | None) -> None:
+    """Every Pyro daemon and proxy created from now on in this process signs and checks its messages
+    with ``key`` (the run's secret); None turns authentication off again."""
+    global _secret
+    _secret = key
+
+
+def _authenticate_pyro() -> None:
+    import Pyro4.core
+    import Pyro4.naming
+
+    def keyed(init):
+        def wrapper(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self._pyroHmacKey = _secret
+        return wrapper
+
+    Pyro4.core.Proxy.__init__ = keyed(Pyro4.core.Proxy.__init__)
+    Pyro4.core.Daemon.__init__ = keyed(Pyro4.core.Daemon.__init__)
+    start_ns, locate_ns = Pyro4.naming.startNS, Pyro4.core._locateNS  # these two set a key of their own
+    Pyro4.naming.startNS = lambda *args, **kwargs: start_ns(*args, **{**kwargs, "hmac": _secret})
+    Pyro4.locateNS = Pyro4.naming.locateNS = lambda *args, **kwargs: locate_ns(*args, **{**kwargs, "hmac_key": _secret})
+
+
+def _unblock_dispatcher() -> None:
+    import Pyro4
+    import Pyro4.errors
+    from hpbandster.core.dispatcher import Dispatcher, Worker
+
+    def probe(worker: Worker) -> str:
+        """'dead', 'busy' or 'idle'; a frozen worker takes up to the comm timeout to answer."""
+        try:
+            if not worker.is_alive():
+                return "dead"
+            return "busy" if worker.is_busy() else "idle"
+        except Pyro4.errors.PyroError:
+            return "dead"
+
+    def discover_workers(self: Dispatcher) -> None:
+        """Probes run in parallel, outside the lock; a probe still waiting on a frozen worker is
+        applied in a later pass, so it delays no other worker's discovery, job or result."""
+        probes: dict[str, tuple[Worker, Future]] = {}
+        executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="probe")
+        while True:
+            try:
+                with Pyro4.locateNS(host=self.nameserver, port=self.nameserver_port) as ns:
+                    listed = ns.list(prefix=f"hpbandster.run_{self.run_id}.worker.")
+            except Pyro4.errors.PyroError:
+                listed = {}
+            with self.discover_cond:
+                known = dict(self.worker_pool)
+            candidates = {**{name: Worker(name, uri) for name, uri in listed.items()}, **known}
+            for name, worker in candidates.items():
+                if name not in probes:
+                    probes[name] = (worker, executor.submit(probe, worker))
+            wait([future for _, future in probes.values()], timeout=1.0)
+            done = {name: (worker, future.result()) for name, (worker, future) in probes.items() if future.done()}
+            for name in done:
+                del probes[name]
+            crashed, changed = [], False
+            with self.discover_cond:
+                for name, (worker, state) in done.items():
+                    if name not in self.worker_pool:
+                        if state != "dead" and name not in known:
+                            self.logger.info("DISPATCHER: discovered new worker, %s", name)
+                            self.worker_pool[name] = worker
+                            changed = True
+                        else:
+                            continue
+                    worker = self.worker_pool[name]
+                    if state == "dead":
+                        self.logger.info("DISPATCHER: removing dead worker, %s", name)
+                        if worker.runs_job is not None:
+                            self.logger.info("Job %s was not completed", worker.runs_job)
+                            crashed.append(worker.runs_job)
+                        del self.worker_pool[name]
+                        self.idle_workers.discard(name)
+                        changed = True
+                    elif state == "idle" and worker.runs_job is None:
+                        self.idle_workers.add(name)
+            if changed and self.queue_callback is not None:
+                self.queue_callback(len(self.worker_pool))
+            with self.discover_cond:
+                self.runner_cond.notify()
+            for job_id in crashed:
+                self.register_result(job_id, {"result": None, "exception": LOST_WORKER_MESSAGE})
+            with self.discover_cond:
+                if not self.shutdown_all_threads:
+                    self.discover_cond.wait(self.ping_interval)
+                if self.shutdown_all_threads:
+                    self.runner_cond.notify()
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    return
+
+    def start(self: Dispatcher, worker: Worker, job) -> None:
+        try:
+            worker.proxy.start_computation(self, job.id, **job.kwargs)
+        except Pyro4.errors.PyroError as exc:  # discovery will find the worker dead and fail the job
+            self.logger.warning("DISPATCHER: could not start job %s on %s: %s", job.id, worker.name, exc)
+
+    def job_runner(self: Dispatcher) -> None:
+        with self.runner_cond:
+            while True:
+                while self.waiting_jobs.empty() or not self.idle_workers:
+                    self.runner_cond.wait()
+                    if self.shutdown_all_threads:
+                        self.discover_cond.notify()
+                        return
+                job = self.waiting_jobs.get()
+                name = self.idle_workers.pop()
+                worker = self.worker_pool[name]
+                job.time_it("started")
+                worker.runs_job = job.id
+                job.worker_name = name
+                self.running_jobs[job.id] = job
+                threading.Thread(target=start, args=(self, worker, job), name=f"start-{job.id}", daemon=True).start()
+
+    register = Dispatcher.register_result
+
+    @Pyro4.expose
+    @Pyro4.callback
+    @Pyro4.oneway
+    def register_result(self: Dispatcher, id=None, result=None) -> None:
+        sender = result.get(SENDER) if isinstance(result, dict) else None
+        with self.runner_cond:
+            job = self.running_jobs.get(id)
+            assigned = None if job is None else job.worker_name
+        if job is None or (sender is not None and sender != assigned):
+            now = "no longer running" if job is None else f"re-queued on {assigned}, whose result is kept"
+            self.logger.warning("DISPATCHER: superseded result of job %s from %s dropped: the job is %s",
+                                id, sender, now)
+            return
+        register(self, id, result)
+
+    Dispatcher.discover_workers = discover_workers
+    Dispatcher.job_runner = job_runner
+    Dispatcher.register_result = register_result
 
 
 def set_comm_timeout(seconds: float) -> None:

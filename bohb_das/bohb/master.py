@@ -38,7 +38,7 @@ from bohb_das.bohb.nameserver import publish_task
 from bohb_das.bohb.query import query
 from bohb_das.bohb.rundir import (
     CONFIGS, LOGS, MANIFEST, RESULTS, Logs, RunLogger, archive_logs, package_versions, read_history,
-    read_manifest, remove_credentials, write_credentials, write_json,
+    read_manifest, remove_credentials, run_secret, write_credentials, write_json,
 )
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
@@ -236,6 +236,7 @@ def run_master(
     compat.set_comm_timeout(comm_timeout)
     run_dir = Path(run_dir)
     manifest = prepare_run(run_dir, study, resume, device, command_line)
+    compat.use_secret(run_secret(run_dir))
     study = Study.from_mapping(manifest)
     attempt_no = len(manifest["attempts"])
     (run_dir / LOGS).mkdir(parents=True, exist_ok=True)

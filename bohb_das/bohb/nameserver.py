@@ -4,6 +4,9 @@ hpbandster's own credentials pickle outlives a killed master and sends new worke
 reused, foreign) port. Here a master publishes ``bohb_das.run_<run_id>.task`` with the study as
 metadata; a worker trusts an address only once that entry answers with the run_id it expects, and
 otherwise waits for a fresh credentials file. With only ``HOST:PORT``, the single published run is used.
+
+Every message is signed with the run's secret (``compat.use_secret``): a worker finds the key in the
+run directory, or is given it (``secret``, from ``--secret-file``); the nameserver refuses any other.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 import Pyro4
 import Pyro4.errors
 
-from bohb_das.bohb.rundir import read_credentials
+from bohb_das.bohb import compat
+from bohb_das.bohb.rundir import SECRET, read_credentials, read_secret
 from bohb_das.errors import ConfigError
 
 TASK_PREFIX = "bohb_das.run_"
@@ -61,7 +65,10 @@ def find_tasks(host: str, port: int, timeout: float = 5.0) -> dict[str, dict[str
     try:
         with ns_proxy(host, port, timeout) as ns:
             entries = ns.list(prefix=TASK_PREFIX, return_metadata=True)
-    except (Pyro4.errors.PyroError, OSError):
+    except (Pyro4.errors.PyroError, OSError) as exc:
+        if "hmac" in str(exc):  # Pyro's words for a missing ("not symmetric") or wrong ("mismatch") key
+            raise ConfigError(f"nameserver {host}:{port} refused this process: it needs the run's secret "
+                              f"(the run directory, or --secret-file RUN/{SECRET})") from None
         return {}
     tasks = {}
     for name, (_, meta) in entries.items():
@@ -75,18 +82,25 @@ def locate(
     nameserver: str | None = None,
     wait_s: float = 300.0,
     logger: logging.Logger | None = None,
+    secret: bytes | None = None,
 ) -> Location:
-    """Waits (up to ``wait_s``) for a live master reachable through a run directory or HOST:PORT."""
+    """Waits (up to ``wait_s``) for a live master reachable through a run directory or HOST:PORT;
+    ``secret`` is the run's key (default: the run directory's ``secret`` file)."""
     if (run_dir is None) == (nameserver is None):
         raise ConfigError("give exactly one of a run directory or a nameserver HOST:PORT")
+    compat.use_secret(secret)
     log = logger or logging.getLogger(__name__)
     deadline = time.monotonic() + wait_s
     reported: str | None = None
     while True:
         if run_dir is not None:
             credentials = read_credentials(Path(run_dir))
+            key_file = Path(run_dir) / SECRET  # written before the credentials, kept by a resumed master
             if credentials is not None:
-                tasks = find_tasks(credentials.host, credentials.port)
+                keyed = secret is not None or key_file.exists()
+                if secret is None and keyed:
+                    compat.use_secret(read_secret(key_file))
+                tasks = find_tasks(credentials.host, credentials.port) if keyed else {}
                 if credentials.run_id in tasks:
                     return Location(credentials.host, credentials.port, credentials.run_id, tasks[credentials.run_id])
                 if reported != credentials.run_id:

@@ -6,6 +6,7 @@ Layout::
     RUN/configs.json       hpbandster json_result_logger format, one JSON list per line
     RUN/results.json       (read by hpbandster.core.result.logged_results_to_HBS_result)
     RUN/nameserver.json    credentials of the live master: host, port, run_id (removed on exit)
+    RUN/secret             the run's key for Pyro's message authentication (mode 0600, kept on resume)
     RUN/logs/              master.log, worker-*.log
     RUN/attempts/N/        the logs as they were when attempt N+1 resumed the run
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 from dataclasses import asdict, dataclass, field
@@ -31,6 +33,7 @@ from bohb_das.errors import ConfigError
 
 MANIFEST = "manifest.json"
 CREDENTIALS = "nameserver.json"
+SECRET = "secret"
 CONFIGS = "configs.json"
 RESULTS = "results.json"
 LOGS = "logs"
@@ -124,6 +127,33 @@ def write_credentials(run_dir: Path, host: str, port: int, run_id: str) -> Crede
     credentials = Credentials(host, port, run_id, os.getpid(), socket.gethostname())
     write_json(Path(run_dir) / CREDENTIALS, asdict(credentials))
     return credentials
+
+
+def run_secret(run_dir: Path) -> bytes:
+    """The run's secret, created on first use (32 random bytes, hex, readable by the owner only)."""
+    path = Path(run_dir) / SECRET
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return read_secret(path)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_hex(32) + "\n")
+    return read_secret(path)
+
+
+def read_secret(path: str | os.PathLike[str]) -> bytes:
+    """A secret file's key; refused when missing, empty, or readable by other users (as ssh does)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the run's secret {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(f"secret file {path} is readable by other users (chmod 600 {path})")
+    if not key:
+        raise ConfigError(f"secret file {path} is empty")
+    return key.encode()
 
 
 def read_credentials(run_dir: Path) -> Credentials | None:

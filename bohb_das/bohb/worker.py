@@ -27,7 +27,7 @@ from hpbandster.core.worker import Worker
 
 from bohb_das.bohb import compat
 from bohb_das.bohb.nameserver import Location, find_tasks, locate
-from bohb_das.bohb.rundir import LOGS
+from bohb_das.bohb.rundir import LOGS, read_secret
 from bohb_das.bohb.slots import EvaluateJobs, Gatherer
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
@@ -122,9 +122,26 @@ class DasWorker(Worker):
 
     @Pyro4.expose
     @Pyro4.oneway
+    def start_computation(self, callback, id, *args, **kwargs):
+        """hpbandster's, with this worker's name on the result (the dispatcher keeps a job's result
+        only from the worker the job is assigned to: ``compat``)."""
+        return super().start_computation(_Signed(callback, self.worker_id), id, *args, **kwargs)
+
+    @Pyro4.expose
+    @Pyro4.oneway
     def shutdown(self) -> None:
         self.stopping.set()
         super().shutdown()
+
+
+class _Signed:
+    """The dispatcher's callback proxy, adding the sender's name to every result it reports."""
+
+    def __init__(self, dispatcher, sender: str):
+        self.dispatcher, self.sender = dispatcher, sender
+
+    def register_result(self, id, result: dict[str, Any]) -> None:
+        self.dispatcher.register_result(id, {**result, compat.SENDER: self.sender})
 
 
 def watch_master(workers: list[DasWorker], location: Location, interval: float, grace: float, logger,
@@ -161,6 +178,7 @@ def run_worker(
     log_path: str | os.PathLike[str] | None = None,
     profile: str | None = None,
     slots: int = 1,
+    secret_file: str | os.PathLike[str] | None = None,
 ) -> int:
     """Serves one master until it shuts the worker down (0) or disappears (``EXIT_MASTER_GONE``).
 
@@ -170,6 +188,8 @@ def run_worker(
     ``device`` defaults to the master's; ``host`` (this worker's address as seen by the master)
     defaults to the interface that routes to the nameserver. The study, its profile included, is the
     master's; ``profile`` (a name or file) makes the worker refuse a run under any other settings.
+    ``secret_file`` holds the run's secret (default: the run directory's); without it the master's
+    nameserver refuses the worker.
     """
     if slots < 1:
         raise ConfigError(f"--slots must be at least 1, got {slots}")
@@ -179,7 +199,8 @@ def run_worker(
         log_path = Path(run_dir) / LOGS / f"worker-{socket.gethostname()}-{os.getpid()}.log"
     logger = compat.quiet_logger(f"bohb_das.worker.{os.getpid()}", log_path)
     expected = load_profile(profile) if profile is not None else None  # a bad file fails before any wait
-    location = locate(Path(run_dir) if run_dir is not None else None, nameserver, wait_s, logger)
+    secret = read_secret(secret_file) if secret_file is not None else None
+    location = locate(Path(run_dir) if run_dir is not None else None, nameserver, wait_s, logger, secret)
     study = Study.from_mapping(location.task)
     if expected is not None and expected.settings() != study.profile.settings():
         raise ConfigError(f"run {location.run_id} uses profile {study.profile.name!r} {study.profile.settings()}, "

@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     master = subparsers.add_parser(
         "master", help="BOHB master for workers on other hosts (bohb-das worker)",
         description="Starts the nameserver and BOHB master; workers join with 'bohb-das worker --run-dir DIR' "
-        "(shared filesystem) or '--nameserver HOST:PORT'.",
+        "(shared filesystem) or '--nameserver HOST:PORT --secret-file FILE' (a copy of DIR/secret: only "
+        "processes holding the run's secret can register or report).",
     )
     _add_study_arguments(master)
     master.add_argument("--host", default="127.0.0.1",
@@ -41,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where = worker.add_mutually_exclusive_group(required=True)
     where.add_argument("--run-dir", type=Path, help="run directory of the master (shared filesystem)")
     where.add_argument("--nameserver", metavar="HOST:PORT", help="the master's nameserver address")
+    worker.add_argument("--secret-file", type=Path,
+                        help="the run's secret (a copy of RUN/secret, mode 0600; default: the run directory's)")
     worker.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the master's)")
     worker.add_argument("--host", help="this worker's address as seen by the master (default: the route to it)")
     worker.add_argument("--wait", type=float, default=300.0, help="seconds to wait for a live master (default: 300)")
@@ -157,7 +160,7 @@ def _worker(args: argparse.Namespace) -> int:
 
         device = str(resolve_device(args.device))
     return run_worker(args.run_dir, args.nameserver, device=device, host=args.host, wait_s=args.wait,
-                      profile=args.profile, slots=args.slots)
+                      profile=args.profile, slots=args.slots, secret_file=args.secret_file)
 
 
 def _query(args: argparse.Namespace) -> int:
