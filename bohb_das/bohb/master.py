@@ -32,6 +32,7 @@ from hpbandster.core.dispatcher import Job
 from hpbandster.core.nameserver import NameServer
 from hpbandster.optimizers.bohb import BOHB
 
+from bohb_das import kernels
 from bohb_das.bohb import compat
 from bohb_das.bohb.configspace import build_space, read_space_file
 from bohb_das.bohb.nameserver import publish_task
@@ -269,6 +270,8 @@ def run_master(
         write_json(run_dir / MANIFEST, manifest)
         write_credentials(run_dir, ns_host, ns_port, run_id)
         logger.info("run %s: nameserver %s:%d, attempt %d", run_id, ns_host, ns_port, attempt_no)
+        if local_workers and device == "cpu":
+            kernels.load()  # built once here, announced to the user, rather than in each worker's log
         workers = LocalWorkers()
         workers.start(local_workers, run_dir, device, worker_options or {})
         _run_to_end(master, study.iterations, workers, progress)

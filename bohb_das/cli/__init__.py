@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from typing import Sequence
+
+from tqdm import tqdm
 
 from bohb_das.errors import ConfigError
 
@@ -27,8 +30,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _AboveProgressBars(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+def show_library_messages() -> None:
+    """What the library announces on its ``bohb_das`` logger (e.g. a kernel build) goes to stderr,
+    above any progress bar."""
+    logger = logging.getLogger("bohb_das")
+    if not logger.handlers:
+        handler = _AboveProgressBars()
+        handler.setFormatter(logging.Formatter("bohb-das: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show_library_messages()
     try:
         return int(args.handler(args) or 0)
     except ConfigError as exc:

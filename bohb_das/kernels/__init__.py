@@ -2,16 +2,24 @@
 
 On a CPU the networks are memory-bound: the hidden layer (trials x batch x length x channels) is
 written and re-read about a dozen times per training step. The kernel in ``fused_net.cpp`` computes
-the network row by row in L1 cache and recomputes the hidden layer in the backward pass instead of
-storing it (measured: ``bohb-das bench``). It is compiled with the machine's own instruction set
-the first time it is needed (about a minute, cached by torch under ``TORCH_EXTENSIONS_DIR``). Where
-it cannot be built, or with ``BOHB_DAS_KERNEL=torch``, and always on CUDA, the plain PyTorch
-formulation in ``bohb_das.operations`` runs instead; the two agree to rounding (tested).
+the network a signal row at a time with vectors along the signal, and recomputes the hidden layer
+in the backward pass instead of storing it (measured: ``bohb-das bench``). Where it cannot be built,
+or with ``BOHB_DAS_KERNEL=torch``, and always on CUDA, the plain PyTorch formulation in
+``bohb_das.operations`` runs instead; the two agree to rounding (tested).
+
+It is compiled with the machine's own instruction set (``-march=native``, so it cannot ship
+prebuilt) the first time it is needed, about 40 s, announced on the ``bohb_das`` logger, which the
+command line prints. Each build has its own directory under the user cache (``TORCH_EXTENSIONS_DIR``
+overrides it), named by torch version and C++ ABI plus a digest of the torch installation, the
+processor, the source and the flags: virtual environments with other torch builds no longer rebuild
+over each other (torch's extension loader rebuilds whenever the compile command changes, and the
+include paths of each environment are part of it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
 import sys
@@ -20,23 +28,29 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
+import platformdirs
 import torch
 
 SOURCE = Path(__file__).with_name("fused_net.cpp")
 # -fopenmp compiles at::parallel_for (an OpenMP loop in a header) into the kernel; it is not linked
 # separately: the GOMP symbols resolve to the OpenMP runtime that torch has already loaded.
 CFLAGS = ["-O3", "-march=native", "-fopenmp"]
+NAME = "bohb_das_fused"
+
+log = logging.getLogger("bohb_das")
 
 
-def _cpu_signature() -> str:
-    """Part of the build name: a build for one processor's instruction set, or from other sources or
-    flags, is never loaded in place of this one."""
+def build_directory() -> Path:
+    """Where this torch installation's build of the kernel for this processor lives."""
     try:
         flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
     except (OSError, StopIteration):
         flags = platform.processor()
-    digest = hashlib.sha1(" ".join([flags, SOURCE.read_text(), torch.__version__, *CFLAGS]).encode()).hexdigest()
-    return digest[:12]
+    parts = [str(Path(torch.__file__).resolve().parent), flags, SOURCE.read_text(), *CFLAGS]
+    digest = hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or platformdirs.user_cache_dir("bohb-das")
+    abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
+    return Path(root) / "kernels" / f"torch-{torch.__version__}-cxx11abi{abi}-{digest}"
 
 
 @lru_cache(maxsize=1)
@@ -49,15 +63,15 @@ def load() -> ModuleType | None:
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    directory = build_directory()
     try:
         from torch.utils.cpp_extension import load as build
 
-        return build(
-            name=f"bohb_das_fused_{_cpu_signature()}",
-            sources=[str(SOURCE)],
-            extra_cflags=CFLAGS,
-            verbose=False,
-        )
+        directory.mkdir(parents=True, exist_ok=True)
+        if not any(directory.glob(f"{NAME}*.so")):
+            log.info("compiling the CPU kernel (once for this torch install, about 40 s) in %s", directory)
+        return build(name=NAME, sources=[str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(directory),
+                     verbose=False)
     except Exception as exc:  # a missing compiler or ninja: fall back, never fail a run over speed
         warnings.warn(f"bohb-das: fused CPU kernel unavailable, using plain PyTorch ({exc})", stacklevel=2)
         return None
