@@ -428,6 +428,64 @@ def test_only_holders_of_the_run_secret_can_register_or_report(tmp_path):
     assert all(line[3]["loss"] > -999 for line in strict_json_lines(run_dir / "results.json"))
 
 
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces joined by a veth pair (10.231.7.1 <-> 10.231.7.2), made and removed
+    here; skipped where namespaces cannot be made (no root, no ip tool)."""
+    tag = f"bd{os.getpid() % 100000}"
+    a, b = f"{tag}a", f"{tag}b"
+    setup = [["ip", "netns", "add", a], ["ip", "netns", "add", b],
+             ["ip", "link", "add", f"{tag}va", "type", "veth", "peer", "name", f"{tag}vb"],
+             ["ip", "link", "set", f"{tag}va", "netns", a], ["ip", "link", "set", f"{tag}vb", "netns", b],
+             ["ip", "-n", a, "addr", "add", "10.231.7.1/24", "dev", f"{tag}va"],
+             ["ip", "-n", b, "addr", "add", "10.231.7.2/24", "dev", f"{tag}vb"]]
+    setup += [["ip", "-n", ns, "link", "set", dev, "up"] for ns, dev in ((a, "lo"), (b, "lo"), (a, f"{tag}va"), (b, f"{tag}vb"))]
+    try:
+        for command in setup:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+            if done.returncode != 0:
+                pytest.skip(f"cannot make network namespaces here ({' '.join(command)}: {done.stderr.strip()})")
+        yield (a, "10.231.7.1"), (b, "10.231.7.2")
+    except FileNotFoundError:
+        pytest.skip("no ip tool to make network namespaces")
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+
+
+def test_a_worker_on_a_second_host_joins_with_the_secret_and_an_intruder_gets_nothing(two_hosts, tmp_path, monkeypatch):
+    """Master and one local worker in one namespace, a worker in the other (reading the secret
+    through the shared filesystem), and an intruder there with HOST:PORT alone."""
+    (host_a, address_a), (host_b, _) = two_hosts
+    monkeypatch.setenv("BOHB_TEST_SLEEP", "0.5")
+    run_dir = tmp_path / "run"
+    kwargs = {"study": {**CHEAP_STUDY, "iterations": 3}, "host": address_a, "local_workers": 1,
+              "worker_options": CHEAP, **FAST}
+    master = subprocess.Popen(["ip", "netns", "exec", host_a, sys.executable, "-c", MASTER_CODE, str(run_dir), json.dumps(kwargs)])
+    remote = None
+    try:
+        credentials = wait_for(lambda: read_credentials(run_dir), 60, "the master's credentials")
+        assert credentials.host == address_a
+        intruder = subprocess.run(
+            ["ip", "netns", "exec", host_b, sys.executable, "-c", "import sys, bohb_das.cli as c; sys.exit(c.main(sys.argv[1:]))",
+             "worker", "--nameserver", f"{address_a}:{credentials.port}", "--wait", "20"],
+            capture_output=True, text=True, timeout=60)
+        assert intruder.returncode == 2 and "refused this process" in intruder.stderr
+        code = ("import sys; from bohb_das.bohb.worker import run_worker; sys.exit(run_worker(sys.argv[1], "
+                "evaluate='bohb_helpers:quadratic', wait_s=60, master_grace=3, watch_interval=0.5, name='remote'))")
+        remote = subprocess.Popen(["ip", "netns", "exec", host_b, sys.executable, "-c", code, str(run_dir)])
+        assert master.wait(120) == 0 and remote.wait(30) == 0
+    finally:
+        kill_if_alive([p.pid for p in (master, remote) if p is not None])
+        for process in (master, remote):
+            if process is not None:
+                process.wait()
+    pids = {pid for pid, _ in started_jobs(run_dir)}
+    assert remote.pid in pids and len(pids) == 2  # jobs ran on both hosts
+    results = strict_json_lines(run_dir / "results.json")
+    assert len(results) == len({(tuple(r[0]), r[1]) for r in results}) and all(r[3] is not None for r in results)
+
+
 # --- non-finite losses --------------------------------------------------------------------------
 
 

@@ -1,9 +1,9 @@
 """Where the fused kernel is built and what a user is told while it is."""
 
-import logging
-from pathlib import Path
+import os
+import subprocess
+import sys
 
-import pytest
 import torch
 
 from bohb_das import kernels
@@ -17,16 +17,15 @@ def test_each_torch_install_builds_in_its_own_directory_named_by_version_and_abi
     assert elsewhere.parent == here.parent and elsewhere != here
 
 
-def test_a_first_build_is_announced_and_a_failed_one_falls_back(monkeypatch, tmp_path, caplog):
+def test_a_first_build_is_announced_and_a_failed_one_falls_back(tmp_path):
     """A fresh cache directory: the build is announced before it starts; with no working compiler it
-    fails, and the plain PyTorch path is used with a warning (not an error)."""
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
-    monkeypatch.setenv("CXX", "/bin/false")
-    kernels.load.cache_clear()
-    try:
-        with caplog.at_level(logging.INFO, logger="bohb_das"), pytest.warns(UserWarning, match="using plain PyTorch"):
-            assert kernels.load() is None
-    finally:
-        kernels.load.cache_clear()
-    assert any("compiling the CPU kernel (once for this torch install, about 40 s)" in r.message for r in caplog.records)
-    assert Path(caplog.records[0].args[0]).parent == tmp_path / "kernels"
+    fails, and the plain PyTorch path is used with a warning (not an error). In a process of its
+    own: torch renames an extension loaded twice with other settings in one process, which would
+    make every later process rebuild the real one."""
+    code = ("import logging, sys; logging.basicConfig(level=logging.INFO, format='%(message)s'); "
+            "from bohb_das import kernels; sys.exit(kernels.load() is not None)")
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path), "CXX": "/bin/false"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"compiling the CPU kernel (once for this torch install, about 40 s) in {tmp_path / 'kernels'}" in done.stderr
+    assert "fused CPU kernel unavailable, using plain PyTorch" in done.stderr
