@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
     parser.add_argument("--workers", type=int, default=2,
                         help="worker processes of the BOHB figures, one thread each (default: 2, this machine's cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of this process (default: 1, as every worker runs; the figures are per core)")
     parser.add_argument("--slots", type=int, default=8,
                         help="slots per worker in the configurations-per-minute comparison; 0 skips it (default: 8)")
     add_profile_argument(parser)
@@ -50,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--trials, --epochs, --width, --paper-batch and --workers must be positive")
     if args.slots < 0:
         raise ConfigError(f"--slots must be >= 0, got {args.slots}")
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     output = args.output or Path(f"bench-{device.type}.md")
     if not output.parent.is_dir():
