@@ -125,3 +125,21 @@ def test_install_is_idempotent_and_silences_the_hpbandster_warning_flood():
 def test_address_towards_loopback_needs_no_netifaces():
     assert compat.address_towards("127.0.0.1") == "127.0.0.1"
     assert compat.address_towards("localhost") == "127.0.0.1"
+
+
+def test_jobs_go_to_the_least_loaded_worker_process():
+    """Slots of two processes (one host name with dots): a rung's jobs alternate between them."""
+    from types import SimpleNamespace
+
+    from bohb_das.bohb.compat import least_loaded, process_of
+
+    names = [f"hpbandster.run_r.worker.node.example.org.{pid}.w.slot{k}{7 * k}" for pid in (11, 22) for k in range(4)]
+    assert {process_of(n) for n in names} == {"node.example.org.11", "node.example.org.22"}
+    pool = {name: SimpleNamespace(runs_job=None) for name in names}
+    idle, taken = set(names), []
+    for job in range(6):
+        name = least_loaded(pool, idle)
+        idle.discard(name)
+        pool[name].runs_job = job
+        taken.append(process_of(name))
+    assert taken.count("node.example.org.11") == taken.count("node.example.org.22") == 3

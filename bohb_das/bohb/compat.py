@@ -28,7 +28,8 @@ reach a log file. What is fixed here, and why:
   with versions that make those calls without the lock (each job start in its own thread), so a
   frozen worker costs its own job only. Their bookkeeping is hpbandster's, plus one fix: a worker
   is idle only when the dispatcher gave it no job (it used to be marked idle between a job's start
-  and the worker's first report of it).
+  and the worker's first report of it). A job goes to an idle slot of the worker process that runs
+  the fewest jobs, so that ``--slots`` processes share a rung evenly.
 * a late result from a worker that was declared dead (frozen, then revived) replaced the result of
   the job's re-queued copy, which was then dropped without a word (a ``KeyError`` inside a oneway
   call). The rule here: a job's result is kept only from the worker it is assigned to now (the
@@ -56,6 +57,7 @@ import socket
 import sys
 import threading
 import warnings
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -131,6 +133,22 @@ def _authenticate_pyro() -> None:
     start_ns, locate_ns = Pyro4.naming.startNS, Pyro4.core._locateNS  # these two set a key of their own
     Pyro4.naming.startNS = lambda *args, **kwargs: start_ns(*args, **{**kwargs, "hmac": _secret})
     Pyro4.locateNS = Pyro4.naming.locateNS = lambda *args, **kwargs: locate_ns(*args, **{**kwargs, "hmac_key": _secret})
+
+
+def process_of(worker_name: str) -> str:
+    """The host and process id in hpbandster's worker name ``hpbandster.run_<id>.worker.<host>.<pid>...``
+    (the first all-digit part: a host name may hold dots)."""
+    parts = worker_name.split(".worker.", 1)[-1].split(".")
+    pid = next((i for i, part in enumerate(parts) if part.isdigit()), len(parts) - 1)
+    return ".".join(parts[: pid + 1])
+
+
+def least_loaded(pool: dict[str, Any], idle: set[str]) -> str:
+    """An idle slot of the worker process running the fewest jobs (hpbandster pops an arbitrary
+    one, so a multi-slot process could take 7 of a rung's 9 jobs while another idled); ``pool``
+    maps worker names to hpbandster's dispatcher-side workers (``runs_job``)."""
+    running = Counter(process_of(name) for name, worker in pool.items() if worker.runs_job is not None)
+    return min(sorted(idle), key=lambda name: running[process_of(name)])
 
 
 def _unblock_dispatcher() -> None:
@@ -218,7 +236,8 @@ def _unblock_dispatcher() -> None:
                         self.discover_cond.notify()
                         return
                 job = self.waiting_jobs.get()
-                name = self.idle_workers.pop()
+                name = least_loaded(self.worker_pool, self.idle_workers)
+                self.idle_workers.discard(name)
                 worker = self.worker_pool[name]
                 job.time_it("started")
                 worker.runs_job = job.id

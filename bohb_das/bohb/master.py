@@ -169,6 +169,15 @@ class LocalWorkers:
                     stdin=subprocess.DEVNULL, start_new_session=True,
                 ))
 
+    def wait_registered(self, master: DasBOHB, slots: int, timeout: float = 60.0) -> None:
+        """Waits until the dispatcher knows all ``slots`` of these workers (or one has exited, or
+        ``timeout``): BOHB starts with the first worker it sees, and a rung handed out before the
+        other processes' slots register would be trained by one process alone."""
+        deadline = time.monotonic() + timeout
+        while (master.dispatcher.number_of_workers() < slots and time.monotonic() < deadline
+               and not any(p.poll() is not None for p in self.processes)):
+            time.sleep(0.2)
+
     def all_exited(self) -> bool:
         return bool(self.processes) and all(p.poll() is not None for p in self.processes)
 
@@ -274,6 +283,7 @@ def run_master(
             kernels.load()  # built once here, announced to the user, rather than in each worker's log
         workers = LocalWorkers()
         workers.start(local_workers, run_dir, device, worker_options or {})
+        workers.wait_registered(master, local_workers * (worker_options or {}).get("slots", 1))
         _run_to_end(master, study.iterations, workers, progress)
         manifest["attempts"][-1]["finished"] = time.time()
         write_json(run_dir / MANIFEST, manifest)

@@ -18,9 +18,11 @@ from typing import Any, Callable
 #: ``evaluate_jobs(configs, budget) -> one {"loss", "info"} per config``
 EvaluateJobs = Callable[[list[dict[str, Any]], float], list[dict[str, Any]]]
 
-#: How long the first job of a gathering waits for the others of its rung (seconds): the dispatcher
-#: hands out a rung's jobs within about a second (its worker discovery runs every ping interval).
+#: How long the first job of a gathering waits at most for the others of its rung (seconds), and the
+#: pause after the latest job that closes the gathering sooner: the dispatcher (``compat``) starts a
+#: rung's jobs within milliseconds of each other once they are submitted.
 GATHER_WINDOW_S = 2.0
+GATHER_QUIET_S = 0.3
 
 
 @dataclass(eq=False)
@@ -37,8 +39,9 @@ class Gatherer:
     slot every job runs at once on its own."""
 
     def __init__(self, evaluate_jobs: EvaluateJobs, slots: int, window: float = GATHER_WINDOW_S,
-                 on_batch: Callable[[int, float, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float, float], None] | None = None, quiet: float = GATHER_QUIET_S) -> None:
         self.evaluate_jobs, self.slots, self.window, self.on_batch = evaluate_jobs, slots, window, on_batch
+        self.quiet = quiet
         self._pending: list[_Job] = []
         self._changed = threading.Condition()
         threading.Thread(target=self._serve, name="slot gatherer", daemon=True).start()
@@ -58,7 +61,12 @@ class Gatherer:
     def _next_batch(self) -> list[_Job]:
         with self._changed:
             self._changed.wait_for(lambda: self._pending)
-            self._changed.wait_for(lambda: len(self._pending) >= self.slots, timeout=self.window)
+            deadline = time.monotonic() + self.window
+            while len(self._pending) < self.slots and time.monotonic() < deadline:
+                seen = len(self._pending)
+                timeout = min(self.quiet, deadline - time.monotonic())
+                if not self._changed.wait_for(lambda: len(self._pending) > seen, timeout=timeout):
+                    break  # no new job for a while: the rung has arrived
             budget = self._pending[0].budget
             batch = [job for job in self._pending if job.budget == budget]
             self._pending = [job for job in self._pending if job.budget != budget]
