@@ -27,5 +27,5 @@ def test_a_first_build_is_announced_and_a_failed_one_falls_back(tmp_path):
     env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path), "CXX": "/bin/false"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert f"compiling the CPU kernel (once for this torch install, about 40 s) in {tmp_path / 'kernels'}" in done.stderr
+    assert f"compiling the CPU kernel (once for this torch install, about a minute) in {tmp_path / 'kernels'}" in done.stderr
     assert "fused CPU kernel unavailable, using plain PyTorch" in done.stderr

@@ -8,7 +8,7 @@ or with ``BOHB_DAS_KERNEL=torch``, and always on CUDA, the plain PyTorch formula
 ``bohb_das.operations`` runs instead; the two agree to rounding (tested).
 
 It is compiled with the machine's own instruction set (``-march=native``, so it cannot ship
-prebuilt) the first time it is needed, about 40 s, announced on the ``bohb_das`` logger, which the
+prebuilt) the first time it is needed, 40-60 s, announced on the ``bohb_das`` logger, which the
 command line prints. Each build has its own directory under the user cache (``TORCH_EXTENSIONS_DIR``
 overrides it), named by torch version and C++ ABI plus a digest of the torch installation, the
 processor, the source and the flags: virtual environments with other torch builds no longer rebuild
@@ -69,7 +69,7 @@ def load() -> ModuleType | None:
 
         directory.mkdir(parents=True, exist_ok=True)
         if not any(directory.glob(f"{NAME}*.so")):
-            log.info("compiling the CPU kernel (once for this torch install, about 40 s) in %s", directory)
+            log.info("compiling the CPU kernel (once for this torch install, about a minute) in %s", directory)
         return build(name=NAME, sources=[str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(directory),
                      verbose=False)
     except Exception as exc:  # a missing compiler or ninja: fall back, never fail a run over speed
