@@ -39,3 +39,11 @@ def test_bad_input_is_exit_code_2(main, argv, message, capsys, tmp_path, monkeyp
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_optimize_shows_one_progress_bar_over_the_schedules_jobs(main, tmp_path, capsys):
+    argv = ["optimize", "--run-dir", str(tmp_path / "run"), "--iterations", "1", "--min-budget", "1",
+            "--max-budget", "3", "--width", "4", "--workers", "1", "--device", "cpu", "--ping-interval", "1"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "BOHB: 100%" in err and "4/4" in err and "incumbent" in err and "[result]" not in err

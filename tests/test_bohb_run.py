@@ -159,7 +159,7 @@ def test_end_to_end_with_two_real_das_workers(das_run):
         assert all(t["status"] == "ok" and t["arch_psnr"] > 0 and t["one_shot_psnr"] > 0 for t in info["trials"])
         assert info["arch_psnr"] == sorted(t["arch_psnr"] for t in info["trials"])[1]
     assert len({pid for pid, _ in started_jobs(run_dir)}) == 2  # both workers computed
-    assert events[0].event == "start" and events[-1].event == "done" and events[-1].jobs_done == 6
+    assert events[0].event == "start" and events[-1].event == "done" and events[-1].jobs_done == events[-1].jobs_planned == 6
     manifest = read_manifest(run_dir)
     assert manifest["budgets"] == [1.0, 3.0] and manifest["target"] == "final" and manifest["trial_seeds"] == [0, 1, 2]
     assert {"hpbandster", "ConfigSpace", "numpy", "torch"} <= set(manifest["package_versions"])

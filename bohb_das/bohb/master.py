@@ -33,6 +33,7 @@ from hpbandster.core.nameserver import NameServer
 from hpbandster.optimizers.bohb import BOHB
 
 from bohb_das import kernels
+from bohb_das.bench import hyperband_rungs
 from bohb_das.bohb import compat
 from bohb_das.bohb.configspace import build_space, read_space_file
 from bohb_das.bohb.nameserver import publish_task
@@ -52,6 +53,7 @@ class Progress:
     event: str
     iterations_started: int
     iterations_total: int
+    jobs_planned: int  # (configuration, budget) evaluations of the whole schedule
     jobs_done: int
     jobs_replayed: int
     jobs_requeued: int
@@ -76,6 +78,7 @@ class DasBOHB(BOHB):
         self.max_requeues = max_requeues
         self.progress = progress
         self.iterations_total = iterations_total
+        self.jobs_planned = sum(n for n, _ in hyperband_rungs(iterations_total, self.min_budget, self.max_budget, self.eta))
         self.requeues: dict[tuple, int] = {}
         self.counts = {"done": 0, "replayed": 0, "requeued": 0}
         self.incumbent: dict[str, Any] | None = None
@@ -143,7 +146,7 @@ class DasBOHB(BOHB):
             last = {"config_id": list(job.id), "budget": float(job.kwargs["budget"]),
                     "loss": job.result["loss"] if isinstance(job.result, dict) else None,
                     "replayed": getattr(job, "replayed", False)}
-        self.progress(Progress(event, len(self.iterations), self.iterations_total, self.counts["done"],
+        self.progress(Progress(event, len(self.iterations), self.iterations_total, self.jobs_planned, self.counts["done"],
                                self.counts["replayed"], self.counts["requeued"],
                                self.dispatcher.number_of_workers(), self.incumbent, last))
 

@@ -101,7 +101,9 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--comm-timeout", type=float, default=60.0,
                         help="seconds before an unresponsive worker is declared dead (default: 60)")
     parser.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true",
+                        help="a line per finished job instead of the progress bar")
 
 
 def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> int:
@@ -127,7 +129,8 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
     report = run_master(
         args.resume or args.run_dir, study, resume=bool(args.resume), host=host, port=port,
         local_workers=local_workers, device=str(resolve_device(args.device)), ping_interval=args.ping_interval,
-        comm_timeout=args.comm_timeout, progress=None if args.quiet else _progress_printer(),
+        comm_timeout=args.comm_timeout,
+        progress=None if args.quiet else _progress_printer() if args.verbose else _progress_bar(),
         worker_options={"slots": args.slots},
         command_line=["bohb-das", *sys.argv[1:]],
     )
@@ -182,16 +185,41 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _incumbent(p) -> str:
+    best = p.incumbent
+    return (f"incumbent loss {best['loss']:.4f} at budget {best['budget']:g}, config {tuple(best['config_id'])}"
+            if best else "no incumbent yet")
+
+
+def _progress_bar():
+    """One live line: jobs finished of the schedule's total, elapsed and ETA (tqdm), the incumbent."""
+    from tqdm import tqdm
+
+    bar = None
+    lock = threading.Lock()
+
+    def show(p) -> None:
+        nonlocal bar
+        with lock:
+            if bar is None:
+                bar = tqdm(total=p.jobs_planned, unit="job", desc="BOHB", file=sys.stderr, dynamic_ncols=True)
+            bar.n = p.jobs_done
+            best = p.incumbent
+            bar.set_postfix_str((f"incumbent {best['loss']:.4f} @ {best['budget']:g}" if best else "no incumbent")
+                                + f", workers {p.workers}" + (f", re-queued {p.jobs_requeued}" if p.jobs_requeued else ""))
+            if p.event == "done":
+                bar.close()
+
+    return show
+
+
 def _progress_printer():
     lock = threading.Lock()
 
     def show(p) -> None:
-        best = p.incumbent
-        incumbent = (f"incumbent loss {best['loss']:.4f} at budget {best['budget']:g}, config {tuple(best['config_id'])}"
-                     if best else "no incumbent yet")
         with lock:
             print(f"[{p.event}] iteration {p.iterations_started}/{p.iterations_total}, jobs done {p.jobs_done} "
-                  f"(replayed {p.jobs_replayed}, re-queued {p.jobs_requeued}), workers {p.workers}; {incumbent}",
-                  file=sys.stderr, flush=True)
+                  f"of {p.jobs_planned} (replayed {p.jobs_replayed}, re-queued {p.jobs_requeued}), workers {p.workers}; "
+                  f"{_incumbent(p)}", file=sys.stderr, flush=True)
 
     return show
