@@ -7,7 +7,8 @@ stats table.
 
 from __future__ import annotations
 
-import math
+import itertools
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,7 +21,14 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from bohb_das.errors import ConfigError  # noqa: E402
+from bohb_das.formations import backprojection_psnr, get_formation  # noqa: E402
+from bohb_das.profiles import Profile, profile_of_record  # noqa: E402
 from bohb_das.results import column, correlation, group_statistics  # noqa: E402
+
+
+#: Below this many trials a bootstrap interval of a correlation says little (at n = 4 it spans
+#: about [-1, 1]); the legend warns instead of letting the interval speak.
+MIN_TRIALS_FOR_CI = 10
 
 
 def _frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -30,39 +38,63 @@ def _frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         "ops": [r["ops"] for r in records],
         "space": [r["space"] for r in records],
         "method": [r["method"] for r in records],
+        "profile": [r["profile"] for r in records],
+        "scale": [r["scale"] for r in records],
+        "floor": [_floor(r["formation"], profile_of_record(r["spec"])) for r in records],
         "one-shot PSNR (dB)": column(records, "one_shot_psnr"),
         "architecture PSNR (dB)": column(records, "arch_psnr"),
     })
     return frame.dropna(subset=["one-shot PSNR (dB)", "architecture PSNR (dB)"])
 
 
+@lru_cache(maxsize=None)
+def _floor(formation: str, profile: Profile) -> float:
+    return backprojection_psnr(get_formation(formation, profile))
+
+
 def scatter(records: Sequence[dict[str, Any]], path: str | Path, seed: int = 0) -> Path:
-    """One panel per (hyperparameter set, formation): every trial with a one-shot PSNR as a point
-    (architecture PSNR up, one-shot PSNR across), one colour and regression line per operation
-    set, Pearson r and Spearman rho (95% bootstrap CI of r) in the legend."""
+    """Hyperparameter sets down, formations across (axes shared within a formation): every trial with
+    a one-shot PSNR as a point (architecture PSNR up, one-shot PSNR across), one colour and
+    regression line per operation set, Pearson r and Spearman rho (95% bootstrap CI of r) in the
+    legend, y = x dotted and the back-projection PSNR dashed; the caption gives the scale."""
     frame = _frame(records)
     if frame.empty:
         raise ConfigError("no trial with both a one-shot and an architecture PSNR to plot (baselines have no one-shot PSNR)")
-    panels = list(dict.fromkeys(zip(frame["hparams"], frame["formation"])))
-    columns = len(dict.fromkeys(frame["formation"]))
-    rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
+    hparams_sets, formations = list(dict.fromkeys(frame["hparams"])), list(dict.fromkeys(frame["formation"]))
+    fig, axes = plt.subplots(len(hparams_sets), len(formations), figsize=(5.5 * len(formations), 4.3 * len(hparams_sets) + 0.8),
+                             squeeze=False, sharex="col", sharey="col")
     palette = dict(zip(dict.fromkeys(frame["ops"]), sns.color_palette("colorblind")))
-    for ax, (hparams, formation) in zip(axes.flat, panels):
+    for (row, hparams), (col, formation) in itertools.product(enumerate(hparams_sets), enumerate(formations)):
+        ax = axes[row][col]
         panel = frame[(frame["hparams"] == hparams) & (frame["formation"] == formation)]
+        if panel.empty:
+            ax.set_visible(False)
+            continue
         for (ops, space, method), part in panel.groupby(["ops", "space", "method"], sort=False):
             stats = correlation(part["one-shot PSNR (dB)"].tolist(), part["architecture PSNR (dB)"].tolist(), seed=seed)
             name = f"{ops} ops" + (f", {method}" if panel["method"].nunique() > 1 else "") + \
                    (f", {space}" if panel["space"].nunique() > 1 else "")
-            legend = (f"{name} (n={len(part)}): r={stats['pearson']:.2f} "
-                      f"[{stats['pearson_low']:.2f}, {stats['pearson_high']:.2f}], ρ={stats['spearman']:.2f}")
+            interval = (f"[{stats['pearson_low']:.2f}, {stats['pearson_high']:.2f}]" if len(part) >= MIN_TRIALS_FOR_CI
+                        else f"(CI not shown: n < {MIN_TRIALS_FOR_CI})")
+            legend = f"{name} (n={len(part)}): r={stats['pearson']:.2f} {interval}, ρ={stats['spearman']:.2f}"
             sns.regplot(data=part, x="one-shot PSNR (dB)", y="architecture PSNR (dB)", ax=ax, ci=None, truncate=True,
                         color=palette[ops], label=legend, scatter_kws={"s": 22, "alpha": 0.8},
                         fit_reg=len(part) >= 2 and part["one-shot PSNR (dB)"].nunique() > 1)
+        floor = panel["floor"].iloc[0]
+        values = panel[["one-shot PSNR (dB)", "architecture PSNR (dB)"]].to_numpy()
+        low, high = min(values.min(), floor) - 1, max(values.max(), floor) + 1
+        ax.plot([low, high], [low, high], ":", color="0.5", linewidth=1, label="y = x")
+        ax.axhline(floor, linestyle="--", color="0.35", linewidth=1, label=f"back-projection {floor:.2f} dB")
+        ax.axvline(floor, linestyle="--", color="0.35", linewidth=1)
         ax.set_title(f"{formation}, {hparams}")
+        ax.set_xlabel("one-shot PSNR (dB)")
+        ax.set_ylabel("architecture PSNR (dB)")
         ax.legend(fontsize=7, loc="best")
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
+    scales = ", ".join(dict.fromkeys(frame["scale"]))
+    profiles = ", ".join(dict.fromkeys(frame["profile"]))
+    fig.text(0.01, 0.005, f"Each point one trial ({len(frame)} in all); {scales}; profile {profiles}. Lines: least "
+             "squares per set; dotted: y = x; dashed: back-projection PSNR (the floor).", fontsize=8, va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return _save(fig, path)
 
 
@@ -83,15 +115,19 @@ def transfer_heatmap(records: Sequence[dict[str, Any]], path: str | Path, stat: 
     table = table.reindex(index=list(dict.fromkeys(frame["hparams"])), columns=list(dict.fromkeys(frame["cell"])))
     fig, ax = plt.subplots(figsize=(1.8 * len(table.columns) + 2.5, 0.6 * len(table) + 1.8))
     sns.heatmap(table, annot=True, fmt=".2f", cmap="viridis", ax=ax, cbar_kws={"label": f"{stat} architecture PSNR (dB)"})
-    ax.set_xlabel("")
+    ax.set_xlabel("formation" + (", operation set" if several_ops else "") + (", space" if several_spaces else ""))
     ax.set_ylabel("hyperparameters")
-    ax.set_title(f"{method}: {stat} architecture PSNR")
+    counts = sorted({r["trials"] for r in rows})
+    trials = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    scales, profiles = (", ".join(dict.fromkeys(r[key] for r in rows)) for key in ("scale", "profile"))
+    ax.set_title(f"{method}: {stat} architecture PSNR\n{trials} trials a cell; {scales}; profile {profiles}", fontsize=10)
     return _save(fig, path)
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
-    fig.tight_layout()
+    if not fig.get_layout_engine():
+        fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
