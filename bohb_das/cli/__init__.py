@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from bohb_das.errors import ConfigError
 
-SUBCOMMAND_MODULES = ("trial", "table", "plot", "bohb", "bench")
+SUBCOMMAND_MODULES = ("trial", "table", "plot", "bohb", "report", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
