@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -53,3 +54,15 @@ def test_a_headless_browser_renders_every_figure(run_dir, tmp_path):
                           "--dump-dom", output.as_uri()], capture_output=True, text=True, timeout=120).stdout
     body = re.search(r"<body[^>]*>", dom)
     assert body is not None and f'data-figures-rendered="{FIGURES}"' in body[0] and f'data-figures="{FIGURES}"' in body[0]
+
+
+def test_a_study_report_shows_every_cells_distribution(tmp_path):
+    from test_tables import hand_made
+
+    trials = tmp_path / "trials.jsonl"
+    trials.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "hparams_name"}) + "\n" for r in hand_made()))
+    output = tmp_path / "study.html"
+    assert cli.main(["report", "--from", str(trials), "--output", str(output)]) == 0
+    page = output.read_text()
+    assert "Distribution of the architecture PSNR in every cell" in page and "trials in" in page
+    assert len(re.findall(r"<img class='figure'", page)) == 4  # two distributions, scatter, heatmap

@@ -1,4 +1,4 @@
-"""One self-contained HTML page of a BOHB run: figures embedded as PNG, no network, opens from disk.
+"""One self-contained HTML page of a BOHB run (``bohb_das.pages``): figures embedded, opens from disk.
 
 Built from the run directory's own logs (``rundir.read_logs``), so it can be made at any time, also
 while the run is going on, and it reports damaged lines as ``query`` does. hpbandster ships plotting
@@ -9,9 +9,7 @@ draws from the same numbers as ``bohb-das query``.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import itertools
 import math
 import os
@@ -29,17 +27,7 @@ from scipy import stats  # noqa: E402
 from bohb_das.bohb.compat import FAILED_LOSS  # noqa: E402
 from bohb_das.bohb.query import query  # noqa: E402
 from bohb_das.bohb.rundir import LOGS, Logs, read_logs, read_manifest  # noqa: E402
-
-#: The page counts the figures that the browser decoded into ``data-figures-rendered`` on <body>, so
-#: that a headless browser (tests/test_report.py) can tell a rendered page from a broken one.
-RENDER_CHECK = """<script>
-window.addEventListener("load", () => {
-  const figures = Array.from(document.querySelectorAll("img.figure"));
-  document.body.dataset.figuresRendered = figures.filter(i => i.complete && i.naturalWidth > 0).length;
-  document.body.dataset.figures = figures.length;
-});
-</script>"""
-
+from bohb_das.pages import figure, page, table  # noqa: E402
 
 def evaluations(logs: Logs) -> pd.DataFrame:
     """One row per logged (configuration, budget): times from the run's first start, loss (None
@@ -82,27 +70,22 @@ def write_report(run_dir: str | os.PathLike[str], output: str | os.PathLike[str]
         ok = frame[~frame["failed"]]
         correlation_figure, pairs = _budget_correlation(ok)
         sections += [
-            _figure("Incumbent over wall time", _incumbent_over_time(ok),
+            figure("Incumbent over wall time", _incumbent_over_time(ok),
                     "The best loss so far on each budget (lower is better: loss = -PSNR)."),
-            _figure("Every evaluation over time", _losses_over_time(ok), "One point per finished evaluation, coloured by budget."),
-            _figure("Does the cheap budget rank like the expensive one?", correlation_figure,
+            figure("Every evaluation over time", _losses_over_time(ok), "One point per finished evaluation, coloured by budget."),
+            figure("Does the cheap budget rank like the expensive one?", correlation_figure,
                     "Spearman rank correlation of the losses of the configurations evaluated on both budgets "
                     "(the paper's one-shot question, asked of BOHB's own budgets)."),
-            _table(pairs),
-            _figure("One-shot vs architecture PSNR", _psnr_scatter(ok),
+            table(pairs),
+            figure("One-shot vs architecture PSNR", _psnr_scatter(ok),
                     "Every evaluation with both targets; dotted: y = x."),
-            _figure("Hyperparameters against loss", _marginals(ok),
+            figure("Hyperparameters against loss", _marginals(ok),
                     "Each configuration at the largest budget it reached; filled: picked by BOHB's model, hollow: random."),
-            "<h2>Top configurations</h2>" + _table(_top(summary)),
+            "<h2>Top configurations</h2>" + table(_top(summary)),
             "<h2>Failures and re-queued jobs</h2>" + _failures(frame, log_text),
         ]
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>bohb-das report: {html.escape(run_dir.name)}</title>"
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-            "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
-            "img.figure{max-width:100%}.note{color:#555;font-size:13px}</style></head><body>"
-            f"<h1>BOHB run {html.escape(run_dir.name)}</h1>{''.join(sections)}{RENDER_CHECK}</body></html>")
     path = Path(output) if output is not None else run_dir / "report.html"
-    path.write_text(page)
+    path.write_text(page(f"BOHB run {run_dir.name}", sections))
     return path
 
 
@@ -122,24 +105,6 @@ def _manifest_section(run_dir: Path, summary: dict[str, Any], manifest: dict[str
     body = "".join(f"<tr><th>{name}</th><td>{value if name in ('attempts', 'versions') else html.escape(str(value))}</td></tr>"
                    for name, value in rows)
     return f"<p class='note'>{html.escape(str(run_dir))}</p><table>{body}</table>{damaged}"
-
-
-def _figure(title: str, fig: plt.Figure, note: str) -> str:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return (f"<h2>{html.escape(title)}</h2><p class='note'>{html.escape(note)}</p>"
-            f"<img class='figure' alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "<p class='note'>(none)</p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _budget_colors(budgets) -> dict[float, Any]:
@@ -250,4 +215,4 @@ def _failures(frame: pd.DataFrame, log_text: str) -> str:
     requeued = log_text.count("submitting it again")
     superseded = log_text.count("superseded result")
     return (f"<p>{len(failed)} failed or crashed evaluation(s); {requeued} job(s) re-queued after their worker was "
-            f"lost; {superseded} late result(s) superseded (logs/master.log).</p>" + _table(rows))
+            f"lost; {superseded} late result(s) superseded (logs/master.log).</p>" + table(rows))
