@@ -148,7 +148,11 @@ def correlation(x: Sequence[float], y: Sequence[float], seed: int = 0,
                 resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE) -> dict[str, float]:
     """Pearson r and Spearman rho (scipy.stats) of the finite pairs, each with a percentile
     bootstrap interval over ``resamples`` resamples of the pairs (seeded; a resample with a
-    constant side is skipped). NaN where undefined (fewer than 3 pairs, a constant side)."""
+    constant side is skipped). NaN where undefined (fewer than 3 pairs, a constant side).
+
+    The resampling is done here because ``scipy.stats.bootstrap(..., paired=True)`` returns NaN for
+    the whole interval as soon as one resample has a constant side, which is common at the trial
+    counts of these tables (measured: NaN for 8 well-spread pairs, where this gives [0.58, 0.98])."""
     import numpy as np
     from scipy import stats
 
