@@ -224,8 +224,12 @@ def _unblock_dispatcher() -> None:
     def start(self: Dispatcher, worker: Worker, job) -> None:
         try:
             worker.proxy.start_computation(self, job.id, **job.kwargs)
-        except Pyro4.errors.PyroError as exc:  # discovery will find the worker dead and fail the job
+        except Pyro4.errors.PyroError as exc:  # unreachable: out of the pool (discovery re-adds it if alive)
             self.logger.warning("DISPATCHER: could not start job %s on %s: %s", job.id, worker.name, exc)
+            with self.discover_cond:
+                self.worker_pool.pop(worker.name, None)
+                self.idle_workers.discard(worker.name)
+            self.register_result(job.id, {"result": None, "exception": LOST_WORKER_MESSAGE})
 
     def job_runner(self: Dispatcher) -> None:
         with self.runner_cond:
