@@ -13,6 +13,7 @@ import pytest
 
 import bohb_das.cli as cli
 from bohb_das.bohb.master import optimize
+from bohb_das.bohb.report import write_report
 from bohb_das.bohb.study import Study
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +67,11 @@ def test_a_study_report_shows_every_cells_distribution(tmp_path):
     page = output.read_text()
     assert "Distribution of the architecture PSNR in every cell" in page and "trials in" in page
     assert len(re.findall(r"<img class='figure'", page)) == 4  # two distributions, scatter, heatmap
+
+
+def test_a_run_whose_every_evaluation_failed_still_gets_its_page(tmp_path):
+    run = tmp_path / "run"
+    optimize(run, Study(iterations=1, min_budget=1, max_budget=3, width=8), n_workers=1, ping_interval=1, comm_timeout=5,
+             worker_options={"evaluate": "bohb_helpers:always_nan", "master_grace": 3.0, "watch_interval": 0.5})
+    page = write_report(run).read_text()
+    assert "4 failed or crashed evaluation(s)" in page and page.count("<img class='figure'") == FIGURES

@@ -107,6 +107,12 @@ def _manifest_section(run_dir: Path, summary: dict[str, Any], manifest: dict[str
     return f"<p class='note'>{html.escape(str(run_dir))}</p><table>{body}</table>{damaged}"
 
 
+def _legend(ax: plt.Axes, size: int) -> None:
+    """A legend where something was drawn (a run whose evaluations all failed has no points)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=size)
+
+
 def _budget_colors(budgets) -> dict[float, Any]:
     ordered = sorted(set(budgets))
     cmap = plt.get_cmap("viridis")
@@ -120,7 +126,7 @@ def _incumbent_over_time(ok: pd.DataFrame) -> plt.Figure:
                 label=f"budget {budget:g}")
     ax.set_xlabel("wall time (minutes since the first job started)")
     ax.set_ylabel("best loss so far")
-    ax.legend(fontsize=8)
+    _legend(ax, 8)
     return fig
 
 
@@ -131,7 +137,7 @@ def _losses_over_time(ok: pd.DataFrame) -> plt.Figure:
         ax.scatter(part["minutes"], part["loss"], s=18, color=colors[budget], label=f"budget {budget:g}")
     ax.set_xlabel("wall time (minutes since the first job started)")
     ax.set_ylabel("loss")
-    ax.legend(fontsize=8)
+    _legend(ax, 8)
     return fig
 
 
@@ -165,7 +171,7 @@ def _psnr_scatter(ok: pd.DataFrame) -> plt.Figure:
         low = min(both["one_shot_psnr"].min(), both["arch_psnr"].min()) - 0.5
         high = max(both["one_shot_psnr"].max(), both["arch_psnr"].max()) + 0.5
         ax.plot([low, high], [low, high], ":", color="0.5", label="y = x")
-        ax.legend(fontsize=8)
+        _legend(ax, 8)
     else:
         ax.text(0.5, 0.5, "no evaluation with both PSNRs (--no-retrain?)", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("one-shot PSNR (dB)")
@@ -195,7 +201,7 @@ def _marginals(ok: pd.DataFrame) -> plt.Figure:
             ax.set_xticks(range(len(labels)), labels, fontsize=8)
         ax.set_xlabel(name[3:])
         ax.set_ylabel("loss")
-        ax.legend(fontsize=7)
+        _legend(ax, 7)
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
     return fig
