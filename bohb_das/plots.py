@@ -8,7 +8,7 @@ stats table.
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,12 +17,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from bohb_das.errors import ConfigError  # noqa: E402
-from bohb_das.formations import backprojection_psnr, get_formation  # noqa: E402
-from bohb_das.profiles import Profile, profile_of_record  # noqa: E402
 from bohb_das.results import column, correlation, group_statistics  # noqa: E402
 
 
@@ -40,16 +39,11 @@ def _frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         "method": [r["method"] for r in records],
         "profile": [r["profile"] for r in records],
         "scale": [r["scale"] for r in records],
-        "floor": [_floor(r["formation"], profile_of_record(r["spec"])) for r in records],
+        "floor": column(records, "backprojection_psnr"),  # each trial's own, NaN in records that predate it
         "one-shot PSNR (dB)": column(records, "one_shot_psnr"),
         "architecture PSNR (dB)": column(records, "arch_psnr"),
     })
     return frame.dropna(subset=["one-shot PSNR (dB)", "architecture PSNR (dB)"])
-
-
-@lru_cache(maxsize=None)
-def _floor(formation: str, profile: Profile) -> float:
-    return backprojection_psnr(get_formation(formation, profile))
 
 
 def scatter(records: Sequence[dict[str, Any]], path: str | Path, seed: int = 0) -> Path:
@@ -81,11 +75,12 @@ def scatter(records: Sequence[dict[str, Any]], path: str | Path, seed: int = 0) 
                         color=palette[ops], label=legend, scatter_kws={"s": 22, "alpha": 0.8},
                         fit_reg=len(part) >= 2 and part["one-shot PSNR (dB)"].nunique() > 1)
         floor = panel["floor"].iloc[0]
-        values = panel[["one-shot PSNR (dB)", "architecture PSNR (dB)"]].to_numpy()
-        low, high = min(values.min(), floor) - 1, max(values.max(), floor) + 1
+        values = panel[["one-shot PSNR (dB)", "architecture PSNR (dB)", "floor"]].to_numpy()
+        low, high = np.nanmin(values) - 1, np.nanmax(values) + 1
         ax.plot([low, high], [low, high], ":", color="0.5", linewidth=1, label="y = x")
-        ax.axhline(floor, linestyle="--", color="0.35", linewidth=1, label=f"back-projection {floor:.2f} dB")
-        ax.axvline(floor, linestyle="--", color="0.35", linewidth=1)
+        if not math.isnan(floor):
+            ax.axhline(floor, linestyle="--", color="0.35", linewidth=1, label=f"back-projection {floor:.2f} dB")
+            ax.axvline(floor, linestyle="--", color="0.35", linewidth=1)
         ax.set_title(f"{formation}, {hparams}")
         ax.set_xlabel("one-shot PSNR (dB)")
         ax.set_ylabel("architecture PSNR (dB)")
