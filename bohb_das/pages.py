@@ -62,9 +62,7 @@ def image(title: str, png: bytes, note: str) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<p class='note'>(none)</p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return pd.DataFrame(rows).astype(str).to_html(index=False, border=0)
 
 
 def write_study_report(records: Sequence[dict[str, Any]], output: str | os.PathLike[str]) -> Path:

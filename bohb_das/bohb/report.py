@@ -29,6 +29,7 @@ from bohb_das.bohb.query import query  # noqa: E402
 from bohb_das.bohb.rundir import LOGS, Logs, read_logs, read_manifest  # noqa: E402
 from bohb_das.pages import figure, page, table  # noqa: E402
 
+
 def evaluations(logs: Logs) -> pd.DataFrame:
     """One row per logged (configuration, budget): times from the run's first start, loss (None
     when crashed), PSNRs, whether BOHB's model picked the configuration, and its hyperparameters."""
@@ -36,12 +37,13 @@ def evaluations(logs: Logs) -> pd.DataFrame:
     for (config_id, budget), entry in logs.results.items():
         logged = logs.configs.get(config_id)
         info = (entry.result or {}).get("info") or {}
+        trace = (entry.exception or "").strip().splitlines()
         rows.append({
             "config_id": tuple(config_id), "budget": budget,
             "started": entry.timestamps.get("started"), "finished": entry.timestamps.get("finished"),
             "loss": entry.result["loss"] if entry.finished else None,
             "failed": not entry.finished or entry.result["loss"] >= FAILED_LOSS,
-            "exception": (entry.exception or "").strip().splitlines()[-1:] or [None],
+            "exception": trace[-1] if trace else None,
             "one_shot_psnr": info.get("one_shot_psnr"), "arch_psnr": info.get("arch_psnr"),
             "model_based": bool(logged.info.get("model_based_pick")) if logged else False,
             **{f"hp:{name}": value for name, value in (logged.config if logged else {}).items()},
@@ -49,7 +51,6 @@ def evaluations(logs: Logs) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame["exception"] = frame["exception"].map(lambda lines: lines[0])
     start = frame["started"].min()
     frame["minutes"] = (frame["finished"] - start) / 60
     return frame.sort_values("finished", kind="stable").reset_index(drop=True)
@@ -71,16 +72,16 @@ def write_report(run_dir: str | os.PathLike[str], output: str | os.PathLike[str]
         correlation_figure, pairs = _budget_correlation(ok)
         sections += [
             figure("Incumbent over wall time", _incumbent_over_time(ok),
-                    "The best loss so far on each budget (lower is better: loss = -PSNR)."),
+                   "The best loss so far on each budget (lower is better: loss = -PSNR)."),
             figure("Every evaluation over time", _losses_over_time(ok), "One point per finished evaluation, coloured by budget."),
             figure("Does the cheap budget rank like the expensive one?", correlation_figure,
-                    "Spearman rank correlation of the losses of the configurations evaluated on both budgets "
-                    "(the paper's one-shot question, asked of BOHB's own budgets)."),
+                   "Spearman rank correlation of the losses of the configurations evaluated on both budgets "
+                   "(the paper's one-shot question, asked of BOHB's own budgets)."),
             table(pairs),
             figure("One-shot vs architecture PSNR", _psnr_scatter(ok),
-                    "Every evaluation with both targets; dotted: y = x."),
+                   "Every evaluation with both targets; dotted: y = x."),
             figure("Hyperparameters against loss", _marginals(ok),
-                    "Each configuration at the largest budget it reached; filled: picked by BOHB's model, hollow: random."),
+                   "Each configuration at the largest budget it reached; filled: picked by BOHB's model, hollow: random."),
             "<h2>Top configurations</h2>" + table(_top(summary)),
             "<h2>Failures and re-queued jobs</h2>" + _failures(frame, log_text),
         ]
@@ -98,12 +99,11 @@ def _manifest_section(run_dir: Path, summary: dict[str, Any], manifest: dict[str
                      f"width {manifest.get('width')}"),
         ("results", f"{summary['n_configs']} configs, {summary['n_results']} results ({summary['n_crashed']} crashed, "
                     f"{summary['n_failed']} failed), {summary['model_based_picks']} model-based picks"),
-        ("attempts", "<br>".join(html.escape(" ".join(a.get("command_line") or [])) for a in attempts)),
-        ("versions", html.escape(", ".join(f"{k} {v}" for k, v in (manifest.get("package_versions") or {}).items()))),
+        ("attempts", "\n".join(" ".join(a.get("command_line") or []) for a in attempts)),
+        ("versions", ", ".join(f"{k} {v}" for k, v in (manifest.get("package_versions") or {}).items())),
     ]
     damaged = "".join(f"<p class='note'>unreadable: {html.escape(line)}</p>" for line in summary["damaged"])
-    body = "".join(f"<tr><th>{name}</th><td>{value if name in ('attempts', 'versions') else html.escape(str(value))}</td></tr>"
-                   for name, value in rows)
+    body = "".join(f"<tr><th>{name}</th><td>{html.escape(value).replace(chr(10), '<br>')}</td></tr>" for name, value in rows)
     return f"<p class='note'>{html.escape(str(run_dir))}</p><table>{body}</table>{damaged}"
 
 
@@ -121,9 +121,9 @@ def _budget_colors(budgets) -> dict[float, Any]:
 
 def _incumbent_over_time(ok: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8, 3.6))
+    colors = _budget_colors(ok["budget"])
     for budget, part in ok.groupby("budget"):
-        ax.step(part["minutes"], part["loss"].cummin(), where="post", color=_budget_colors(ok["budget"])[budget],
-                label=f"budget {budget:g}")
+        ax.step(part["minutes"], part["loss"].cummin(), where="post", color=colors[budget], label=f"budget {budget:g}")
     ax.set_xlabel("wall time (minutes since the first job started)")
     ax.set_ylabel("best loss so far")
     _legend(ax, 8)
