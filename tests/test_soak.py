@@ -12,7 +12,6 @@ bounds the chaos, ``SOAK_SEED`` (default 0) picks the faults. Every process is e
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import signal
@@ -160,11 +159,9 @@ def test_a_run_under_faults_keeps_exactly_one_result_per_job(tmp_path):
 
 def planned_jobs() -> Counter:
     """(iteration, budget) -> how many configurations the schedule evaluates there."""
-    rungs = iter(hyperband_rungs(STUDY["iterations"], STUDY["min_budget"], STUDY["max_budget"], STUDY["eta"]))
-    brackets = round(math.log(STUDY["max_budget"] / STUDY["min_budget"], STUDY["eta"])) + 1
+    schedule = lambda iterations: hyperband_rungs(iterations, STUDY["min_budget"], STUDY["max_budget"], STUDY["eta"])
     planned: Counter = Counter()
     for iteration in range(STUDY["iterations"]):
-        for _ in range(brackets - iteration % brackets):
-            size, epochs = next(rungs)
+        for size, epochs in schedule(iteration + 1)[len(schedule(iteration)):]:  # this iteration's rungs
             planned[iteration, float(epochs)] += size
     return planned

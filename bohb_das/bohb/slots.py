@@ -3,9 +3,10 @@ briefly and those of one budget evaluated in one call (one model, HFTA-style).
 
 hpbandster's dispatcher hands each registered worker one job at a time, and Hyperband submits a
 rung's configurations together, so K workers registered by one process (``--slots K``) receive up
-to K jobs within milliseconds; each slot's ``compute`` thread waits here for its own result. The
-master and dispatcher stay unmodified: a slot is an ordinary hpbandster worker to them, and a killed
-process loses all its slots' jobs, which the master re-queues like any lost job.
+to K jobs within milliseconds; each slot's ``compute`` thread waits here for its own result. A slot
+is an ordinary hpbandster worker to master and dispatcher (``compat`` only makes the dispatcher
+spread a rung over processes), and a killed process loses all its slots' jobs, which the master
+re-queues like any lost job.
 """
 
 from __future__ import annotations

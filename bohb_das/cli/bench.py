@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 def format_report(report, args: argparse.Namespace, slots) -> str:
     from bohb_das.bench import PAPER_BOHB, hyperband_rungs
+    from bohb_das.bohb.throughput import SCHEDULE
 
     load = report.load
     paper_bohb_epochs = sum(n * epochs for n, epochs in hyperband_rungs(**PAPER_BOHB))
@@ -116,9 +117,11 @@ def format_report(report, args: argparse.Namespace, slots) -> str:
         "trained together (upper bounds: hpbandster overlaps iterations).",
     ]
     if slots is not None:
+        bracket = hyperband_rungs(**SCHEDULE)
         lines += [
             "",
-            f"A BOHB bracket (budgets 1, 3, 9 epochs: 9 + 3 + 1 configurations, width {slots.width}) on "
+            f"A BOHB bracket (budgets {', '.join(f'{e:g}' for _, e in bracket)} epochs: "
+            f"{' + '.join(str(n) for n, _ in bracket)} configurations, width {slots.width}) on "
             f"{slots.single.workers} worker processes: {slots.single.configs_per_minute:.1f} configurations/min "
             f"with one job per worker ({slots.single.seconds:.0f} s), {slots.slotted.configs_per_minute:.1f} with "
             f"--slots {slots.slotted.slots} ({slots.slotted.seconds:.0f} s): {slots.ratio:.2f}x.",
