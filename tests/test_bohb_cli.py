@@ -16,10 +16,10 @@ def main(monkeypatch):
 
 def test_malformed_space_file_is_exit_code_2_naming_file_and_field(main, tmp_path, capsys):
     space = tmp_path / "space.yaml"
-    space.write_text("hyperparameters: {weight_lr: {type: float, lower: 2, upper: 1}}\n")
+    space.write_text("hyperparameters: [{name: weight_lr, type: uniform_float, lower: 2, upper: 1}]\n")
     assert main(["optimize", "--run-dir", str(tmp_path / "run"), "--hp-space", str(space), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(space) in err and "weight_lr.lower" in err
+    assert len(err.splitlines()) == 1 and str(space) in err and "(weight_lr).lower" in err
     assert not (tmp_path / "run").exists()
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from ConfigSpace import CategoricalHyperparameter, Configuration, UniformFloatHyperparameter
+from ConfigSpace import CategoricalHyperparameter, Configuration, ConfigurationSpace, UniformFloatHyperparameter
 
 from bohb_das.bohb import compat
 from bohb_das.bohb.configspace import DEFAULT_SPACE, load_space
+from bohb_das.datafiles import SPACES_DIR
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams, load_preset, preset_names
+from bohb_das.methods import METHODS
 
 compat.install()
 
@@ -81,11 +83,11 @@ def test_conditional_hyperparameters_are_one_more_entry(tmp_path):
     path = tmp_path / "cond.yaml"
     path.write_text(textwrap.dedent("""
         hyperparameters:
-          alpha_optimizer: {type: categorical, choices: [adam, gd]}
-          alpha_decay: {type: float, lower: 1.0e-5, upper: 0.1, log: true}
-          alpha_lr: {type: float, lower: 1e-5, upper: 0.1, log: true, default: 0.001}
+          - {name: alpha_optimizer, type: categorical, choices: [adam, gd]}
+          - {name: alpha_decay, type: uniform_float, lower: 1.0e-5, upper: 0.1, log: true}
+          - {name: alpha_lr, type: uniform_float, lower: 1.0e-5, upper: 0.1, log: true, default_value: 0.001}
         conditions:
-          - {child: alpha_decay, parent: alpha_optimizer, equals: gd}
+          - {type: EQ, child: alpha_decay, parent: alpha_optimizer, value: gd}
     """))
     space = load_space(path, seed=0)
     configs = [dict(space.sample_configuration()) for _ in range(30)]
@@ -93,27 +95,51 @@ def test_conditional_hyperparameters_are_one_more_entry(tmp_path):
     assert {c["alpha_optimizer"] for c in configs} == {"adam", "gd"}
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in SPACES_DIR.glob("*.yaml")))
+def test_configspace_reads_every_shipped_space_as_the_tool_builds_it(name):
+    """ConfigSpace's own reader gives the tool's space; with meta.methods, that of a listed method's run."""
+    path = SPACES_DIR / f"{name}.yaml"
+    theirs = ConfigurationSpace.from_yaml(path)
+    methods = {m for hp in theirs.values() for m in (hp.meta or {}).get("methods", [])} or {"das"}
+    for method in methods:
+        assert load_space(path, method=method) == theirs, method
+    for method in set(METHODS) - methods:  # the other methods' runs lack exactly the method-bound settings
+        ours = load_space(path, method=method)
+        assert set(ours) == {n for n, hp in theirs.items() if method in (hp.meta or {}).get("methods", METHODS)}
+
+
+def test_a_space_written_by_configspace_is_read_back(tmp_path):
+    path = tmp_path / "written.yaml"
+    load_space("beyond", method="zarts_gld").to_yaml(path)
+    assert load_space(path, method="zarts_gld") == load_space("beyond", method="zarts_gld")
+
+
+NUMBER = "{name: weight_lr, type: uniform_float, lower: 0.1, upper: 1"
 SPACE_ERRORS = [
     ("hyperparameters: [", "not valid YAML"),
     ("- a list", "expected a mapping"),
-    ("hyperparameters: {}", "'hyperparameters'"),
-    ("extra: 1\nhyperparameters: {weight_lr: {type: float, lower: 0.1, upper: 1}}", "extra"),
-    ("hyperparameters: {learning_rate: {type: float, lower: 0.1, upper: 1}}", "hyperparameters.learning_rate"),
-    ("hyperparameters: {weight_lr: {type: normal, lower: 0.1, upper: 1}}", "hyperparameters.weight_lr.type"),
-    ("hyperparameters: {weight_lr: {type: float, lower: 1, upper: 0.1}}", "hyperparameters.weight_lr.lower"),
-    ("hyperparameters: {weight_lr: {type: float, lower: 0, upper: 1, log: true}}", "hyperparameters.weight_lr.lower"),
-    ("hyperparameters: {weight_lr: {type: float, lower: x, upper: 1}}", "hyperparameters.weight_lr.lower"),
-    ("hyperparameters: {weight_lr: {type: float, lower: 0.1, upper: 1, default: 5}}", "hyperparameters.weight_lr.default"),
-    ("hyperparameters: {weight_lr: {type: float, lower: 0.1, upper: 1, step: 2}}", "hyperparameters.weight_lr.step"),
-    ("hyperparameters: {alpha_optimizer: {type: categorical, choices: [adam]}}", "hyperparameters.alpha_optimizer.choices"),
-    ("hyperparameters: {alpha_optimizer: {type: categorical, choices: [adam, gd], default: sgd}}",
-     "hyperparameters.alpha_optimizer.default"),
-    ("hyperparameters: {alpha_lr: {type: float, lower: 0.1, upper: 1}}\n"
-     "conditions: [{child: alpha_lr, parent: alpha_optimizer, equals: gd}]", "conditions[0].parent"),
-    ("hyperparameters: {zo_radius: {type: float, lower: 0.1, upper: 1}}\n"
-     "conditions: [{child: zo_radius, method: [zarts_xyz]}]", "conditions[0].method"),
-    ("hyperparameters: {zo_radius: {type: float, lower: 0.1, upper: 1}}\n"
-     "conditions: [{child: zo_samples, method: [zarts_rs]}]", "conditions[0].child"),
+    ("hyperparameters: []", "'hyperparameters'"),
+    ("hyperparameters: {weight_lr: {type: float, lower: 0.1, upper: 1}}", "format before ConfigSpace's"),
+    (f"extra: 1\nhyperparameters: [{NUMBER}}}]", "extra"),
+    (f"hyperparameters: [{NUMBER}}}]\nconditons: []", "conditons"),
+    ("hyperparameters: [{name: learning_rate, type: uniform_float, lower: 0.1, upper: 1}]", "learning_rate"),
+    ("hyperparameters: [{name: weight_lr, type: normal, lower: 0.1, upper: 1}]", "hyperparameters[0] (weight_lr)"),
+    ("hyperparameters: [{name: weight_lr, lower: 0.1, upper: 1}]", "hyperparameters[0] (weight_lr)"),
+    ("hyperparameters: [{name: weight_lr, type: uniform_float, lower: 1, upper: 0.1}]", "(weight_lr).lower"),
+    ("hyperparameters: [{name: weight_lr, type: uniform_float, lower: 0, upper: 1, log: true}]", "(weight_lr).lower"),
+    ("hyperparameters: [{name: weight_lr, type: uniform_float, lower: x, upper: 1}]", "(weight_lr).lower"),
+    ("hyperparameters: [{name: weight_lr, type: uniform_float, lower: 1e-5, upper: 1}]", "write 1.0e-5"),
+    (f"hyperparameters: [{NUMBER}, default_value: 5}}]", "(weight_lr)"),
+    (f"hyperparameters: [{NUMBER}, step: 2}}]", "step"),
+    ("hyperparameters: [{name: alpha_optimizer, type: categorical, choices: [adam, gd], default_value: sgd}]",
+     "(alpha_optimizer)"),
+    ("hyperparameters: [{name: alpha_lr, type: uniform_float, lower: 0.1, upper: 1}]\n"
+     "conditions: [{type: EQ, child: alpha_lr, parent: alpha_optimizer, value: gd}]", "conditions[0].parent"),
+    ("hyperparameters: [{name: alpha_lr, type: uniform_float, lower: 0.1, upper: 1},"
+     " {name: alpha_optimizer, type: categorical, choices: [adam, gd]}]\n"
+     "conditions: [{type: EQ, child: alpha_lr, parent: alpha_optimizer, value: sgd}]", "conditions[0]"),
+    ("hyperparameters: [{name: zo_radius, type: uniform_float, lower: 0.1, upper: 1, meta: {methods: [zarts_xyz]}}]",
+     "meta.methods"),
 ]
 
 
