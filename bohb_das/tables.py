@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
+from tabulate import tabulate
 
 from bohb_das.cache import TrialCache
 from bohb_das.errors import ConfigError, is_integer, require_integer
@@ -171,7 +172,8 @@ def stats_table(records: Sequence[dict[str, Any]], seed: int = 0) -> pd.DataFram
 
 
 def render(table: pd.DataFrame, fmt: str = "markdown", digits: int = 2) -> str:
-    """Markdown (GitHub pipes), CSV or LaTeX (booktabs) text of a table."""
+    """Markdown (GitHub pipes, by tabulate), CSV or LaTeX (booktabs) text of a table; a missing value
+    is ``--`` in Markdown and LaTeX."""
     if fmt not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "csv":
@@ -180,13 +182,8 @@ def render(table: pd.DataFrame, fmt: str = "markdown", digits: int = 2) -> str:
         return table.to_latex(float_format=f"%.{digits}f", na_rep="--", multicolumn_format="c")
     flat = table.reset_index() if table.index.names != [None] else table
     header = [" ".join(str(part) for part in col if part) if isinstance(col, tuple) else str(col) for col in flat.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if flat[c].dtype.kind == "f" else "---" for c in flat.columns) + "|"]
-    for values in flat.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v, digits) for v in values) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any, digits: int) -> str:
-    if isinstance(value, float):
-        return "--" if math.isnan(value) else ("inf" if math.isinf(value) else f"{value:.{digits}f}")
-    return str(value)
+    numeric = [flat[c].dtype.kind == "f" for c in flat.columns]  # the rest stays text: "1e-3" is a name
+    rows = [[None if isinstance(v, float) and math.isnan(v) else v for v in values] for values in flat.itertuples(index=False)]
+    return tabulate(rows, headers=header, tablefmt="pipe", floatfmt=f".{digits}f", missingval="--",
+                    disable_numparse=[i for i, number in enumerate(numeric) if not number],
+                    colalign=["right" if number else "left" for number in numeric]) + "\n"

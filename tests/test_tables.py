@@ -48,12 +48,16 @@ def test_methods_layout_rows_are_methods_when_hparams_do_not_vary():
     assert math.isnan(table.loc["random", ("downsampling", "max")])
 
 
+def markdown_cells(text: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines()]
+
+
 def test_formats():
     table = paper_table(hand_made())
-    markdown = render(table, "markdown")
-    lines = markdown.splitlines()
-    assert lines[0].startswith("| method | hparams | blur max | blur mean | blur median |")
-    assert lines[2].startswith("| das | H1 | 15.00 | 12.00 | 11.00 |")
+    rows = markdown_cells(render(table, "markdown"))
+    assert rows[0][:5] == ["method", "hparams", "blur max", "blur mean", "blur median"]
+    assert [c[0] + c[-1] for c in rows[1][:3]] == [":-", ":-", "-:"]  # names left, numbers right
+    assert rows[2][:5] == ["das", "H1", "15.00", "12.00", "11.00"]
     csv = pd.read_csv(io.StringIO(render(table, "csv")), header=[0, 1], index_col=[0, 1])
     assert csv.loc[("das", "H2"), ("blur", "max")] == 25.0
     latex = render(table, "latex")
@@ -67,7 +71,15 @@ def test_stats_layout_has_every_statistic():
     for col in ("pearson", "pearson_low", "spearman_high", "failed", "seconds", "random_steps_to_beat_median"):
         assert col in table.columns
     assert table["pearson"].iloc[0] == pytest.approx(1.0)
-    assert "| das | H1 | blur |" in render(table, "markdown")
+    assert markdown_cells(render(table, "markdown"))[2][:3] == ["das", "H1", "blur"]
+
+
+def test_markdown_shows_missing_values_as_dashes_and_keeps_number_like_names_as_text():
+    records = [r for r in hand_made() if r["hparams_name"] == "H1"]
+    records += [record("random", arch=3.0, one_shot=math.nan, seed=s, formation="blur", hparams="1e-3") for s in range(2)]
+    rows = markdown_cells(render(paper_table(records), "markdown"))
+    random_row = next(row for row in rows if row[0] == "random")
+    assert random_row[1] == "1e-3" and random_row[2:5] == ["3.00", "3.00", "3.00"] and "--" in random_row
 
 
 def test_cache_reuses_finished_trials_and_keeps_them_when_interrupted(tmp_path, monkeypatch):
@@ -137,7 +149,8 @@ def test_table_cli_runs_then_reuses_the_cache(tmp_path, monkeypatch, capsys):
             "--device", "cpu", "--quiet"]
     assert main(argv) == 0
     first = capsys.readouterr().out
-    assert "| das | H1 |" in first and "| das | H2 |" in first and "downsampling median" in first
+    rows = markdown_cells(first)
+    assert [row[:2] for row in rows[2:4]] == [["das", "H1"], ["das", "H2"]] and "downsampling median" in rows[0]
 
     def refuse(*args, **kwargs):
         raise AssertionError("a cached trial was run again")

@@ -82,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_report(report, args: argparse.Namespace, slots) -> str:
+    import pandas as pd
+
     from bohb_das.bench import PAPER_BOHB, hyperband_rungs
     from bohb_das.bohb.throughput import SCHEDULE
+    from bohb_das.tables import render
 
     load = report.load
     paper_bohb_epochs = sum(n * epochs for n, epochs in hyperband_rungs(**PAPER_BOHB))
@@ -96,14 +99,10 @@ def format_report(report, args: argparse.Namespace, slots) -> str:
         f"batch 128, {args.epochs} timed epoch{'s' if args.epochs != 1 else ''} per row; 1-minute load average {load[0]:.2f} before, "
         f"{load[1]:.2f} after" + (" (LOADED MACHINE: the ratios are not results)" if max(load) > 1.5 else ""),
         "",
-        "| phase | T | batched trial-steps/s | one-by-one trial-steps/s | speed-up |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for row in report.rows:
-        lines.append(f"| {row.phase} | {row.trials} | {row.batched_steps_per_s:.1f} | "
-                     f"{row.single_steps_per_s:.1f} | {row.speedup:.2f}x |")
-    lines += [
-        "",
+        render(pd.DataFrame([(row.phase, row.trials, row.batched_steps_per_s, row.single_steps_per_s, f"{row.speedup:.2f}x")
+                             for row in report.rows],
+                            columns=["phase", "T", "batched trial-steps/s", "one-by-one trial-steps/s", "speed-up"]),
+               digits=1),
         f"One paper-scale trial (50 search + 50 retraining epochs, C={report.width}), amortized in a batch of "
         f"{report.paper_batch}: {report.paper_trial_seconds:.1f} s (extrapolated from the measured step and "
         "evaluation times); in a batch of T: "
