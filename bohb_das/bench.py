@@ -22,14 +22,14 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from bohb_das.formations import get_formation
 from bohb_das.hparams import HParams
 from bohb_das.operations import get_op_set
+from bohb_das.problems import get_problem
 from bohb_das.profiles import Profile, load_profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search import ArchitectureStep
 from bohb_das.search_spaces import get_space
-from bohb_das.training import STEPS_PER_EPOCH, Failures, Problem, build, evaluate, train
+from bohb_das.training import STEPS_PER_EPOCH, Failures, TrialData, build, evaluate, train
 
 PAPER_EPOCHS = 50
 #: Table 1 in paper-scale DAS-trial equivalents per seed: per formation, good ops: GD-only, nets-only
@@ -74,22 +74,22 @@ class BenchReport:
 def _timed_steps(phase: str, seeds: Sequence[int], space: str, ops: str, width: int, epochs: int,
                  device: torch.device, profile: Profile) -> tuple[float, float]:
     """Seconds per step of ``phase`` for the trials ``seeds`` batched, and seconds per evaluation."""
-    problem = Problem(get_formation("blur", profile), seeds, "bench-data", device, torch.float32)
+    data = TrialData(get_problem("blur", profile), seeds, "bench-data", device, torch.float32)
     space_cls = get_space(space)
-    model = build(space_cls, get_op_set(ops), problem, width, "bench-init")
+    model = build(space_cls, get_op_set(ops), data, width, "bench-init")
     failures = Failures.none(len(seeds))
     hp = HParams(alpha_warmup=False)
     shape = (len(seeds), len(space_cls.edges), len(model.candidates))
     if phase == "search":
         alpha = nn.Parameter(torch.zeros(shape, device=device))
-        arch_step = ArchitectureStep(model, alpha, problem.derived("bench-alpha"), hp, failures)
+        arch_step = ArchitectureStep(model, alpha, data.derived("bench-alpha"), hp, failures)
         weights: Callable[[], torch.Tensor] = lambda: arch_step.mixing().detach()
     else:
         arch_step = None
         choice = TrialStreams(seeds, "bench-genotype").stack(lambda g: torch.randint(shape[2], shape[1:2], generator=g))
         one_hot = model.fix(model.discretize(nn.functional.one_hot(choice, shape[2])))
         weights = lambda: one_hot
-    run = lambda n: train(model, weights, problem, hp, n, failures, "bench", before_step=arch_step)
+    run = lambda n: train(model, weights, data, hp, n, failures, "bench", before_step=arch_step)
     run(1)  # warm-up: allocator, kernel load, first-touch
     _sync(device)
     start = time.perf_counter()
@@ -97,7 +97,7 @@ def _timed_steps(phase: str, seeds: Sequence[int], space: str, ops: str, width: 
     _sync(device)
     step = (time.perf_counter() - start) / (epochs * STEPS_PER_EPOCH)
     start = time.perf_counter()
-    evaluate(model, weights(), problem)
+    evaluate(model, weights(), data)
     _sync(device)
     return step, time.perf_counter() - start
 

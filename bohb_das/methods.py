@@ -1,7 +1,7 @@
 """The methods a trial can run (SPEC 5, paper 5.2): DAS, DAS-single and the baselines, and beyond
 the paper DAS with other architecture updates: second-order DARTS and the three ZARTS updates.
 
-Every method maps a batch of trials (one ``Problem``, one seed per trial) to an ``Outcome``: the
+Every method maps a batch of trials (one ``TrialData``, one seed per trial) to an ``Outcome``: the
 architecture each trial ends with and its two PSNRs. All of them end in ``retrain``: the chosen
 genotypes trained from scratch with each trial's weight hyperparameters, batched over trials with
 one-hot mixing weights (the genotypes may differ per trial). Every random choice comes from the
@@ -26,7 +26,7 @@ from bohb_das.operations import get_op_set
 from bohb_das.rng import TrialStreams, derive_seed
 from bohb_das.search import das_search
 from bohb_das.search_spaces import Genotype, SearchSpace, get_space
-from bohb_das.training import Failures, Problem, Progress, build, evaluate, train
+from bohb_das.training import Failures, TrialData, Progress, build, evaluate, train
 
 if TYPE_CHECKING:
     from bohb_das.trial import TrialSpec
@@ -53,17 +53,17 @@ def train_genotypes(
     space: type[SearchSpace],
     op_names: Sequence[str],
     genotypes: Sequence[Genotype],
-    problem: Problem,
+    data: TrialData,
     spec: "TrialSpec",
     hparams: Sequence[HParams],
     progress: Progress | None = None,
 ) -> tuple[SearchSpace, torch.Tensor, Failures]:
     """Trains each genotype from scratch (one trial each, batched, each with its ``hparams``);
     returns the trained network, its one-hot mixing weights and the failures."""
-    model = build(space, op_names, problem, spec.width, "retrain-init")
+    model = build(space, op_names, data, spec.width, "retrain-init")
     weights = model.fix(genotypes)
-    failures = Failures.none(problem.trials)
-    train(model, lambda: weights, problem, hparams, spec.epochs, failures, "retrain", progress=progress)
+    failures = Failures.none(data.trials)
+    train(model, lambda: weights, data, hparams, spec.epochs, failures, "retrain", progress=progress)
     return model, weights, failures
 
 
@@ -71,21 +71,21 @@ def retrain(
     space: type[SearchSpace],
     op_names: Sequence[str],
     genotypes: Sequence[Genotype],
-    problem: Problem,
+    data: TrialData,
     spec: "TrialSpec",
     hparams: Sequence[HParams],
     progress: Progress | None = None,
 ) -> tuple[list[float], list[str | None]]:
     """Each genotype's architecture validation PSNR after training from scratch with its
     ``hparams``, and its failure reason (None when it trained)."""
-    model, weights, failures = train_genotypes(space, op_names, genotypes, problem, spec, hparams, progress)
-    psnrs = evaluate(model, weights, problem.derived("eval-arch")).cpu().tolist()
+    model, weights, failures = train_genotypes(space, op_names, genotypes, data, spec, hparams, progress)
+    psnrs = evaluate(model, weights, data.derived("eval-arch")).cpu().tolist()
     return psnrs, failures.reasons
 
 
 def _finish(
     spec: "TrialSpec",
-    problem: Problem,
+    data: TrialData,
     hparams: Sequence[HParams],
     genotypes: Sequence[Genotype],
     failures: Failures,
@@ -95,13 +95,13 @@ def _finish(
 ) -> Outcome:
     """Retrains the genotypes of the trials that have not failed (on the trials' "retrain-data"
     streams, whatever the method; not at all without ``spec.retrain``) and assembles the outcome."""
-    trials = problem.trials
+    trials = data.trials
     arch = [math.nan] * trials
     alive = [t for t, reason in enumerate(failures.reasons) if reason is None]
     if alive and spec.retrain:
         psnrs, reasons = retrain(
             get_space(spec.space), get_op_set(spec.ops), [genotypes[t] for t in alive],
-            problem.derived("retrain-data", [problem.seeds[t] for t in alive]), spec,
+            data.derived("retrain-data", [data.seeds[t] for t in alive]), spec,
             [hparams[t] for t in alive], progress,
         )
         for t, value, reason in zip(alive, psnrs, reasons):
@@ -115,14 +115,14 @@ def _finish(
     )
 
 
-def run_das(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None,
+def run_das(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None,
             update: str = "first_order") -> Outcome:
     """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch; ``update``
     is the architecture update (``bohb_das.search.UPDATES``: DARTS first or second order, ZARTS)."""
-    failures = Failures.none(problem.trials)
-    found = das_search(get_space(spec.space), get_op_set(spec.ops), problem, hparams, spec.epochs,
+    failures = Failures.none(data.trials)
+    found = das_search(get_space(spec.space), get_op_set(spec.ops), data, hparams, spec.epochs,
                        spec.width, failures, progress, update=update)
-    return _finish(spec, problem, hparams, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
+    return _finish(spec, data, hparams, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
                    found.one_shot_psnr.cpu().tolist())
 
 
@@ -131,12 +131,12 @@ def uniform_genotype(space: type[SearchSpace], op: str) -> Genotype:
     return Genotype(space.name, (op,) * len(space.edges))
 
 
-def fixed(op: str) -> Callable[["TrialSpec", Problem, Sequence[HParams], Progress | None], Outcome]:
+def fixed(op: str) -> Callable[["TrialSpec", TrialData, Sequence[HParams], Progress | None], Outcome]:
     """The baseline that trains the all-``op`` architecture (no search)."""
 
-    def run(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
+    def run(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
         genotype = uniform_genotype(get_space(spec.space), op)
-        return _finish(spec, problem, hparams, [genotype] * problem.trials, Failures.none(problem.trials), progress)
+        return _finish(spec, data, hparams, [genotype] * data.trials, Failures.none(data.trials), progress)
 
     return run
 
@@ -168,28 +168,28 @@ def transplant(target: SearchSpace, sources: dict[str, SearchSpace]) -> None:
             dict(target.named_parameters())[name].copy_(torch.stack(values).mean(0))
 
 
-def run_das_single(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
+def run_das_single(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """DAS-single (paper Appendix A): the learnable-GD-only and nets-only networks are trained first
     (exactly the ``gd_only`` / ``nets_only`` baselines of the same seed), their weights frozen into
     the supernet layer by layer, and only alpha is searched; the argmax is then retrained."""
     space, op_names = get_space(spec.space), get_op_set(spec.ops)
-    failures = Failures.none(problem.trials)
+    failures = Failures.none(data.trials)
     pretrained = {}
     for op in PRETRAINED_OPS:
         model, _, pre_failures = train_genotypes(
-            space, op_names, [uniform_genotype(space, op)] * problem.trials,
-            problem.derived("retrain-data"), spec, hparams, progress,
+            space, op_names, [uniform_genotype(space, op)] * data.trials,
+            data.derived("retrain-data"), spec, hparams, progress,
         )
         pretrained[op] = model
         for t, reason in enumerate(pre_failures.reasons):
             if reason is not None and failures.reasons[t] is None:
                 failures.reasons[t] = f"pretraining {op}: {reason}"
-    supernet = build(space, op_names, problem, spec.width, "search-init")
+    supernet = build(space, op_names, data, spec.width, "search-init")
     transplant(supernet, pretrained)
     supernet.requires_grad_(False)
-    found = das_search(space, op_names, problem, hparams, spec.epochs, spec.width, failures, progress,
+    found = das_search(space, op_names, data, hparams, spec.epochs, spec.width, failures, progress,
                        model=supernet, train_weights=False)
-    return _finish(spec, problem, hparams, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
+    return _finish(spec, data, hparams, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
                    found.one_shot_psnr.cpu().tolist())
 
 
@@ -204,10 +204,10 @@ def random_genotypes(space: type[SearchSpace], op_names: Sequence[str], seeds: S
     return genotypes
 
 
-def run_random(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
+def run_random(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """A uniformly random architecture per trial, trained from scratch."""
-    genotypes = random_genotypes(get_space(spec.space), get_op_set(spec.ops), problem.seeds)
-    return _finish(spec, problem, hparams, genotypes, Failures.none(problem.trials), progress)
+    genotypes = random_genotypes(get_space(spec.space), get_op_set(spec.ops), data.seeds)
+    return _finish(spec, data, hparams, genotypes, Failures.none(data.trials), progress)
 
 
 def candidate_seed(seed: int, index: int) -> int:
@@ -215,17 +215,17 @@ def candidate_seed(seed: int, index: int) -> int:
     return derive_seed(seed, f"random-search/{index}") & 0x7FFF_FFFF
 
 
-def run_random_search(spec: "TrialSpec", problem: Problem, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
+def run_random_search(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """Best of ``spec.k`` random architectures per trial: ``random`` on k candidate seeds derived
     from the trial's seed, all T*k trained in one batch, the best architecture PSNR kept. A failed
     candidate counts as a spent step; the trial fails only when all k did."""
     k = spec.k or DEFAULT_RANDOM_SEARCH_K
     candidates = run_random(
-        spec, problem.derived("search-data", [candidate_seed(s, i) for s in problem.seeds for i in range(k)]),
+        spec, data.derived("search-data", [candidate_seed(s, i) for s in data.seeds for i in range(k)]),
         [hp for hp in hparams for _ in range(k)], progress,
     )
     outcome = Outcome([], [], [], [], [])
-    for t in range(problem.trials):
+    for t in range(data.trials):
         rows = range(t * k, (t + 1) * k)
         finite = [i for i in rows if candidates.reasons[i] is None and math.isfinite(candidates.arch_psnr[i])]
         best = max(finite, key=lambda i: candidates.arch_psnr[i]) if finite else None
@@ -242,7 +242,7 @@ class Method:
     """``run`` one batch (one hyperparameter set per trial); ``one_shot``: it has a supernet, hence a one-shot PSNR; ``passes``: how
     many times ``epochs`` it reports progress for (progress bars)."""
 
-    run: Callable[["TrialSpec", Problem, Sequence[HParams], Progress | None], Outcome]
+    run: Callable[["TrialSpec", TrialData, Sequence[HParams], Progress | None], Outcome]
     one_shot: bool
     passes: int
 

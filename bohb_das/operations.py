@@ -23,6 +23,7 @@ from torch import nn
 
 from bohb_das.errors import ConfigError
 from bohb_das.kernels import FusedNet, fused_available
+from bohb_das.problems.base import Problem
 from bohb_das.rng import TrialStreams
 
 BN_EPS = 1e-5
@@ -92,15 +93,19 @@ def get_op_set(name: str) -> tuple[str, ...]:
 class Context:
     """What every operation may read during one forward pass over a batch.
 
-    ``u0 = A^T y`` and ``normal = A^T A`` make the data-term gradient ``u @ normal - u0``; the noise
+    ``u0 = A^T y`` and the ``problem`` give the data-term gradient (:meth:`data_gradient`); the noise
     operation draws from the per-trial ``streams`` at every call, in training and evaluation alike;
     the roll operation shifts along ``roll_dims`` (``Profile.roll_dims``).
     """
 
     u0: torch.Tensor
-    normal: torch.Tensor
+    problem: Problem
     streams: TrialStreams
     roll_dims: tuple[int, ...] = (-1,)
+
+    def data_gradient(self, u: torch.Tensor) -> torch.Tensor:
+        """``A^T (A u - y)`` of every signal of ``u``."""
+        return self.problem.data_gradient(u, self.u0)
 
     def noise(self, like: torch.Tensor) -> torch.Tensor:
         return NOISE_OP_STD * self.streams.randn(*like.shape[1:], dtype=like.dtype)
@@ -152,7 +157,7 @@ class MixedOp(nn.Module):
         taus = self.taus()[:, :, None, None]
         used = [True] * len(self.ops) if self.chosen is None else [bool((self.chosen == k).any()) for k in range(len(self.ops))]
         needs_gradient = any(used[k] for k in self.step_ops)
-        gradient = u @ ctx.normal - ctx.u0 if needs_gradient else None
+        gradient = ctx.data_gradient(u) if needs_gradient else None
         out = torch.zeros_like(u)
         coefs = []
         for k, op in enumerate(self.ops):

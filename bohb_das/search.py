@@ -26,7 +26,7 @@ from bohb_das.optim import BlockOptimizer, alpha_optimizer, blocks_of, per_trial
 from bohb_das.relaxations import Relaxation
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import Genotype, SearchSpace
-from bohb_das.training import STEPS_PER_EPOCH, Failures, Problem, Progress, build, evaluate, train, trial_losses
+from bohb_das.training import STEPS_PER_EPOCH, Failures, TrialData, Progress, build, evaluate, train, trial_losses
 
 ALPHA_INIT_STD = 1e-3
 ALPHA_WARMUP_FRACTION = 0.2
@@ -53,24 +53,24 @@ class ArchitectureStep:
         self,
         model: SearchSpace,
         alpha: nn.Parameter,
-        problem: Problem,
+        data: TrialData,
         hp: HParams | Sequence[HParams],
         failures: Failures,
         update: str = "first_order",
     ):
-        self.model, self.alpha, self.problem, self.failures = model, alpha, problem, failures
+        self.model, self.alpha, self.data, self.failures = model, alpha, data, failures
         if update not in UPDATES:
             raise ConfigError(f"unknown architecture update {update!r} (known: {', '.join(UPDATES)})")
         self.rule = UPDATES[update]
-        self.blocks = blocks_of(per_trial(hp, problem.trials))
+        self.blocks = blocks_of(per_trial(hp, data.trials))
         self.shared = self.blocks[0].hparams
         self.relaxation = relaxation_of(self.shared)
-        device = problem.normal.device
-        self.noise = TrialStreams(problem.seeds, "relaxation-noise", device)
-        self.directions = TrialStreams(problem.seeds, "zero-order-directions", device)
-        self._replicas: dict[int, tuple[Problem, TrialStreams]] = {}
+        device = data.device
+        self.noise = TrialStreams(data.seeds, "relaxation-noise", device)
+        self.directions = TrialStreams(data.seeds, "zero-order-directions", device)
+        self._replicas: dict[int, tuple[TrialData, TrialStreams]] = {}
         self.step, self.progress = 0, 0.0  # progress of the search in [0, 1] drives the relaxation's schedules
-        self.watched = [True] * problem.trials  # the trials that take this step (not in alpha warm-up)
+        self.watched = [True] * data.trials  # the trials that take this step (not in alpha warm-up)
         self.optimizer = BlockOptimizer([alpha], self.blocks, alpha_optimizer)
 
     def mixing(self, alpha: torch.Tensor | None = None, noise: TrialStreams | None = None) -> torch.Tensor:
@@ -78,13 +78,13 @@ class ArchitectureStep:
         with the relaxation's noise drawn from ``noise`` (default: this search's streams)."""
         return self.relaxation(self.alpha if alpha is None else alpha, self.progress, self.noise if noise is None else noise)
 
-    def replicas(self, copies: int) -> tuple[Problem, TrialStreams]:
+    def replicas(self, copies: int) -> tuple[TrialData, TrialStreams]:
         """Training data and relaxation noise for ``copies`` copies of every trial (trial-major, as
         ``SearchSpace.replicate``): the copies of a trial draw identical numbers."""
         if copies not in self._replicas:
-            seeds = [seed for seed in self.problem.seeds for _ in range(copies)]
+            seeds = [seed for seed in self.data.seeds for _ in range(copies)]
             noise = TrialStreams(seeds, "replica-noise", self.noise.device)
-            self._replicas[copies] = (self.problem.derived("replica-data", seeds), noise)
+            self._replicas[copies] = (self.data.derived("replica-data", seeds), noise)
         return self._replicas[copies]
 
     def objective(
@@ -100,7 +100,7 @@ class ArchitectureStep:
         """(T,) what every update minimizes: the loss at the relaxed weights plus the relaxation's
         penalty; the loss reduced as the profile's ``alpha_loss`` unless ``reduction`` says otherwise."""
         weights = self.mixing(alpha, noise)
-        reduction = reduction or self.problem.profile.alpha_loss
+        reduction = reduction or self.data.profile.alpha_loss
         return trial_losses(model, weights, x, ctx, reduction, parameters) + self.relaxation.penalty(alpha)
 
     def check(self, losses: torch.Tensor) -> None:
@@ -111,9 +111,9 @@ class ArchitectureStep:
         self.step, self.progress = step, step / total
         resting = lambda hp: hp.alpha_warmup and step < round(ALPHA_WARMUP_FRACTION * total)
         rows = [t for b in self.blocks if resting(b.hparams) for t in range(b.rows.start, b.rows.stop)]
-        if len(rows) == self.problem.trials:
+        if len(rows) == self.data.trials:
             return
-        self.watched = [t not in rows for t in range(self.problem.trials)]
+        self.watched = [t not in rows for t in range(self.data.trials)]
         self.optimizer.set_lr(lambda hp: hp.alpha_lr * (1 - step / total) if hp.alpha_scheduler == "linear" else hp.alpha_lr)
         restore = self._keep(rows)
         gradient = self.rule(self)
@@ -148,10 +148,10 @@ class ArchitectureStep:
 
     def _streams(self, rows: list[int]) -> list[tuple[TrialStreams, list[int]]]:
         """Every random stream a step draws from, with the rows of the trials ``rows`` in it."""
-        own = [(s, rows) for s in (self.problem.streams, self.noise, self.directions)]
+        own = [(s, rows) for s in (self.data.streams, self.noise, self.directions)]
         return own + [
             (stream, copy_rows(rows, copies))
-            for copies, (problem, noise) in self._replicas.items() for stream in (problem.streams, noise)
+            for copies, (data, noise) in self._replicas.items() for stream in (data.streams, noise)
         ]
 
 
@@ -162,7 +162,7 @@ def copy_rows(rows: list[int], copies: int) -> list[int]:
 
 def first_order(step: ArchitectureStep) -> torch.Tensor:
     """DAS: the gradient of the validation objective at the current weights."""
-    x, ctx = step.problem.batch()
+    x, ctx = step.data.batch()
     losses = step.objective(step.model, step.alpha, x, ctx)
     step.check(losses)
     (gradient,) = torch.autograd.grad(losses.sum(), [step.alpha])
@@ -172,7 +172,7 @@ def first_order(step: ArchitectureStep) -> torch.Tensor:
 def das_search(
     space: type[SearchSpace],
     candidates: Sequence[str],
-    problem: Problem,
+    data: TrialData,
     hp: HParams | Sequence[HParams],
     epochs: int,
     width: int,
@@ -188,20 +188,20 @@ def das_search(
     supernet; with ``train_weights=False`` its weights stay as given and only alpha is searched
     (DAS-single: pretrained operations frozen inside the supernet).
     """
-    model = build(space, candidates, problem, width, "search-init") if model is None else model
+    model = build(space, candidates, data, width, "search-init") if model is None else model
     shape = (len(space.edges), len(model.candidates))
-    init = ALPHA_INIT_STD * TrialStreams(problem.seeds, "alpha-init").randn(*shape, dtype=torch.float64)
-    alpha = nn.Parameter(init.to(device=problem.normal.device, dtype=problem.dtype))
-    arch_step = ArchitectureStep(model, alpha, problem.derived("search-alpha"), hp, failures, update)
+    init = ALPHA_INIT_STD * TrialStreams(data.seeds, "alpha-init").randn(*shape, dtype=torch.float64)
+    alpha = nn.Parameter(init.to(device=data.device, dtype=data.dtype))
+    arch_step = ArchitectureStep(model, alpha, data.derived("search-alpha"), hp, failures, update)
     if train_weights:
         train(
-            model, lambda: arch_step.mixing().detach(), problem, hp, epochs, failures, "search",
+            model, lambda: arch_step.mixing().detach(), data, hp, epochs, failures, "search",
             before_step=arch_step, progress=progress,
         )
     else:
         search_alpha_only(arch_step, epochs, failures, progress)
     final = arch_step.relaxation(alpha.detach(), 1.0)  # the end of the schedules, without noise
-    one_shot = evaluate(model, final, problem.derived("eval-one-shot"))
+    one_shot = evaluate(model, final, data.derived("eval-one-shot"))
     return SearchOutcome(model.discretize(alpha.detach()), alpha.detach(), one_shot)
 
 

@@ -55,8 +55,8 @@ def unrolled_gradient(step: "ArchitectureStep") -> torch.Tensor:
     xi = trial_values(step.blocks, lambda hp: hp.weight_lr, alpha)  # (T,): each trial's own weight step
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     frozen = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
-    train_problem, _ = step.replicas(1)
-    x_train, ctx_train = train_problem.batch()
+    train_data, _ = step.replicas(1)
+    x_train, ctx_train = train_data.batch()
     data_state, noise_state = ctx_train.streams.state(), step.noise.state()
 
     def with_buffers(values: Params) -> Params:
@@ -66,12 +66,12 @@ def unrolled_gradient(step: "ArchitectureStep") -> torch.Tensor:
         ctx_train.streams.set_state(data_state)
         step.noise.set_state(noise_state)
         return step.objective(model, alpha, x_train, ctx_train, parameters=with_buffers(values),
-                              reduction=step.problem.profile.weight_loss)
+                              reduction=step.data.profile.weight_loss)
 
     leaves = {n: p.clone().requires_grad_() for n, p in params.items()}
     weight_grads = torch.autograd.grad(train_loss(leaves).sum(), list(leaves.values()))
     unrolled = {n: (params[n] - _per_trial(xi, g) * g).requires_grad_() for n, g in zip(params, weight_grads)}
-    x_val, ctx_val = step.problem.batch()
+    x_val, ctx_val = step.data.batch()
     losses = step.objective(model, alpha, x_val, ctx_val, parameters=with_buffers(unrolled))
     step.check(losses)
     alpha_grad, *v = torch.autograd.grad(losses.sum(), [alpha, *unrolled.values()])

@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from bohb_das.formations import Formation, sample_batch, sample_psnr, validation_set
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
+from bohb_das.problems.base import Problem
 from bohb_das.optim import BlockOptimizer, adam, blocks_of, per_trial
 from bohb_das.profiles import Profile
 from bohb_das.rng import TrialStreams
@@ -31,49 +31,49 @@ EVAL_CHUNK = 608  # validation samples per forward pass: 4 chunks, cache-friendl
 Progress = Callable[[str, int, int], None]
 
 
-class Problem:
-    """A formation on a device with one random stream per trial (data and the noise operation); the
-    formation's profile decides the roll, the loss reductions, the PSNR peak and the residual form."""
+class TrialData:
+    """The data of T trials: a problem on a device with one random stream per trial (its samples and
+    the noise operation's draws); the problem's profile decides the roll, the loss reductions, the
+    PSNR peak and the residual form."""
 
     def __init__(
         self,
-        formation: Formation,
+        problem: Problem,
         seeds: Sequence[int],
         stream: str,
         device: torch.device | str,
         dtype: torch.dtype,
     ) -> None:
-        self.formation = formation.to(device, dtype)
-        self.normal = self.formation.normal_matrix()
+        self.problem = problem.to(device, dtype)
         self.seeds = list(seeds)
         self.streams = TrialStreams(seeds, stream, device)
+        self.device = self.problem.device
         self.dtype = dtype
 
     @property
     def profile(self) -> Profile:
-        return self.formation.profile
+        return self.problem.profile
 
     @property
     def trials(self) -> int:
         return len(self.streams)
 
     def context(self, y: torch.Tensor) -> Context:
-        return Context(self.formation.adjoint(y), self.normal, self.streams, self.profile.roll_dims)
+        return Context(self.problem.adjoint(y), self.problem, self.streams, self.profile.roll_dims)
 
     def batch(self, size: int = BATCH_SIZE) -> tuple[torch.Tensor, Context]:
-        """A fresh (T, size, N) batch, each trial's drawn from its own stream."""
-        x, y = sample_batch(
-            self.formation,
+        """A fresh (T, size, *signal) batch, each trial's drawn from its own stream."""
+        x, y = self.problem.sample(
             size,
             partial(self.streams.rand, dtype=self.dtype),
             partial(self.streams.randn, dtype=self.dtype),
         )
         return x, self.context(y)
 
-    def derived(self, stream: str, seeds: Sequence[int] | None = None) -> "Problem":
-        """The same formation and settings with other streams (evaluation, a subset of the trials)."""
+    def derived(self, stream: str, seeds: Sequence[int] | None = None) -> "TrialData":
+        """The same problem and settings with other streams (evaluation, a subset of the trials)."""
         seeds = self.seeds if seeds is None else seeds
-        return Problem(self.formation, seeds, stream, self.normal.device, self.dtype)
+        return TrialData(self.problem, seeds, stream, self.device, self.dtype)
 
 
 def trial_losses(
@@ -90,8 +90,8 @@ def trial_losses(
         out = model(ctx.u0, weights, ctx)
     else:
         out = torch.func.functional_call(model, parameters, (ctx.u0, weights, ctx))
-    squared = (out - x) ** 2
-    return squared.sum((1, 2)) if reduction == "sum" else squared.mean((1, 2))
+    squared = ((out - x) ** 2).flatten(1)  # (T, every signal's every sample)
+    return squared.sum(1) if reduction == "sum" else squared.mean(1)
 
 
 @dataclass
@@ -118,7 +118,7 @@ class Failures:
 def train(
     model: SearchSpace,
     weights: Callable[[], torch.Tensor],
-    problem: Problem,
+    data: TrialData,
     hp: HParams | Sequence[HParams],
     epochs: int,
     failures: Failures,
@@ -132,7 +132,7 @@ def train(
     ``before_step(step, total)`` runs first in every step: the search's architecture update.
     Warm-up ramps a trial's learning rate linearly over the first 10% of the steps.
     """
-    optimizer = BlockOptimizer(list(model.parameters()), blocks_of(per_trial(hp, problem.trials)), adam)
+    optimizer = BlockOptimizer(list(model.parameters()), blocks_of(per_trial(hp, data.trials)), adam)
     total = epochs * STEPS_PER_EPOCH
     warmup = max(1, round(WEIGHT_WARMUP_FRACTION * total))
     model.train()
@@ -140,8 +140,8 @@ def train(
         if before_step is not None:
             before_step(step, total)
         optimizer.set_lr(lambda h: h.weight_lr * min(1.0, (step + 1) / warmup) if h.weight_warmup else h.weight_lr)
-        x, ctx = problem.batch()
-        losses = trial_losses(model, weights(), x, ctx, problem.profile.weight_loss)
+        x, ctx = data.batch()
+        losses = trial_losses(model, weights(), x, ctx, data.profile.weight_loss)
         failures.check(losses, f"{phase} weight step {step}")
         if failures.all_failed:
             return
@@ -153,23 +153,23 @@ def train(
 
 
 @torch.no_grad()
-def evaluate(model: SearchSpace, weights: torch.Tensor, problem: Problem) -> torch.Tensor:
+def evaluate(model: SearchSpace, weights: torch.Tensor, data: TrialData) -> torch.Tensor:
     """(T,) mean PSNR on the fixed validation set, BatchNorm in evaluation mode."""
-    x_val, y_val = validation_set(problem.formation)
+    x_val, y_val = data.problem.validation_set()
     model.eval()
     per_sample = []
     for start in range(0, len(x_val), EVAL_CHUNK):
-        x = x_val[start : start + EVAL_CHUNK].expand(problem.trials, -1, -1)
-        ctx = problem.context(y_val[start : start + EVAL_CHUNK].expand(problem.trials, -1, -1))
-        per_sample.append(sample_psnr(model(ctx.u0, weights, ctx), x, problem.profile.psnr_peak))
+        x, y = x_val[start : start + EVAL_CHUNK], y_val[start : start + EVAL_CHUNK]
+        x, ctx = x.expand(data.trials, *x.shape), data.context(y.expand(data.trials, *y.shape))
+        per_sample.append(data.problem.sample_psnr(model(ctx.u0, weights, ctx), x))
     model.train()
     return torch.cat(per_sample, -1).mean(-1)
 
 
-def build(space: type[SearchSpace], candidates: Sequence[str], problem: Problem, width: int, stream: str) -> SearchSpace:
-    """A freshly initialized network of ``space`` for the trials of ``problem``, one independent
+def build(space: type[SearchSpace], candidates: Sequence[str], data: TrialData, width: int, stream: str) -> SearchSpace:
+    """A freshly initialized network of ``space`` for the trials of ``data``, one independent
     initialization per trial (drawn on the CPU, so the same on every device), with the profile's
     residual form."""
-    model: nn.Module = space(candidates, problem.trials, width, TrialStreams(problem.seeds, stream),
-                             problem.profile.skip_init, problem.profile.skip_learnable)
-    return model.to(device=problem.normal.device, dtype=problem.dtype)
+    model: nn.Module = space(candidates, data.trials, width, TrialStreams(data.seeds, stream),
+                             data.profile.skip_init, data.profile.skip_learnable)
+    return model.to(device=data.device, dtype=data.dtype)

@@ -17,14 +17,14 @@ from typing import Any, Sequence
 import torch
 
 from bohb_das.errors import ConfigError, require_integer
-from bohb_das.formations import backprojection_psnr, get_formation
+from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.methods import DEFAULT_RANDOM_SEARCH_K, METHODS, retrain
 from bohb_das.operations import get_op_set
 from bohb_das.optim import blocks_of, grouped_order, per_trial
 from bohb_das.profiles import Profile, load_profile, profile_of_record
 from bohb_das.search_spaces import get_space
-from bohb_das.training import Problem, Progress
+from bohb_das.training import Progress, TrialData
 
 __all__ = ["COMPUTATION_VERSION", "METHODS", "TrialResult", "TrialSpec", "resolve_device", "retrain", "run_trials"]
 
@@ -56,7 +56,7 @@ class TrialSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profile", load_profile(self.profile))
-        get_formation(self.formation, self.profile)
+        get_problem(self.formation, self.profile)
         get_op_set(self.ops)
         get_space(self.space)
         if self.method not in METHODS:
@@ -151,11 +151,11 @@ def run_trials(
     blocks_of(trial_hparams)  # refuses a batch that cannot train together before any work
     dev = resolve_device(device)
     start = time.perf_counter()
-    formation = get_formation(spec.formation, spec.profile)
+    problem = get_problem(spec.formation, spec.profile)
     method = METHODS[spec.method]
-    outcome = method.run(spec, Problem(formation, seeds, "search-data", dev, dtype), trial_hparams, progress)
+    outcome = method.run(spec, TrialData(problem, seeds, "search-data", dev, dtype), trial_hparams, progress)
     seconds = (time.perf_counter() - start) / len(seeds)
-    floor = backprojection_psnr(formation)
+    floor = problem.backprojection_psnr()
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
     results = []
     for t, (seed, hp) in enumerate(zip(seeds, trial_hparams)):

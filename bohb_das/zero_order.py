@@ -44,20 +44,20 @@ def candidate_losses(step: "ArchitectureStep", offsets: torch.Tensor) -> tuple[t
     hp = step.shared
     copies = step.model.replicate(count)
     alphas = (step.alpha.detach()[:, None] + offsets).flatten(0, 1)
-    problem, noise = step.replicas(count)
+    data, noise = step.replicas(count)
     trainable = [p for p in copies.parameters() if p.requires_grad]
     copies.train()
     if trainable and hp.zo_inner_steps:
         optimizer = BlockOptimizer(trainable, step.blocks, adam, copies=count)
         for _ in range(hp.zo_inner_steps):
-            x, ctx = problem.batch()
+            x, ctx = data.batch()
             weights = step.relaxation(alphas, step.progress, noise).detach()
-            losses = trial_losses(copies, weights, x, ctx, problem.profile.weight_loss)
+            losses = trial_losses(copies, weights, x, ctx, data.profile.weight_loss)
             optimizer.zero_grad()
             losses.sum().backward()  # a diverged copy only spoils its own gradients
             optimizer.step()
     with torch.no_grad():
-        x, ctx = problem.batch()
+        x, ctx = data.batch()
         losses = step.objective(copies, alphas, x, ctx, noise)
     return losses.view(trials, count), copies
 

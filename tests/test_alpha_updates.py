@@ -5,24 +5,24 @@ import torch
 from torch import nn
 
 from bohb_das import operations
-from bohb_das.formations import get_formation
+from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.operations import OP_SETS
 from bohb_das.search import ArchitectureStep
 from bohb_das.second_order import unrolled_gradient
 from bohb_das.search_spaces import SequentialSpace
-from bohb_das.training import Failures, Problem, build, trial_losses
+from bohb_das.training import Failures, TrialData, build, trial_losses
 from bohb_das.zero_order import candidate_losses, gld_move, mgs_gradient, random_search_gradient
 
 SEEDS = (3, 4)
 
 
 def setup(update: str = "first_order", ops: str = "all", **hp) -> ArchitectureStep:
-    problem = Problem(get_formation("blur"), SEEDS, "data", "cpu", torch.float64)
-    model = build(SequentialSpace, OP_SETS[ops], problem, 3, "init")
+    data = TrialData(get_problem("blur"), SEEDS, "data", "cpu", torch.float64)
+    model = build(SequentialSpace, OP_SETS[ops], data, 3, "init")
     alpha = nn.Parameter(0.3 * torch.randn(2, 10, len(OP_SETS[ops]), dtype=torch.float64))
     hp = HParams(**{"alpha_warmup": False, **hp})
-    return ArchitectureStep(model, alpha, problem, hp, Failures.none(2), update)
+    return ArchitectureStep(model, alpha, data, hp, Failures.none(2), update)
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -43,10 +43,10 @@ def test_second_order_gradient_matches_exact_double_backward(monkeypatch):
     model, alpha = exact_step.model, exact_step.alpha
     alpha.data.copy_(step.alpha.detach())
     x_train, ctx_train = exact_step.replicas(1)[0].batch()
-    x_val, ctx_val = exact_step.problem.batch()
+    x_val, ctx_val = exact_step.data.batch()
     buffers = dict(model.named_buffers())
 
-    profile = exact_step.problem.profile  # the weight step's loss reduction, then the objective's
+    profile = exact_step.data.profile  # the weight step's loss reduction, then the objective's
 
     def losses(values, x, ctx, reduction):
         parameters = {**values, **{n: b.clone() for n, b in buffers.items()}}

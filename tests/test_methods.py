@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from bohb_das.errors import ConfigError
-from bohb_das.formations import get_formation
+from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.methods import METHODS, candidate_seed, matched_k, random_genotypes, retrain, transplant, uniform_genotype
 from bohb_das.operations import OP_SETS, MixedOp
 from bohb_das.search import das_search
 from bohb_das.search_spaces import CellSpace, SequentialSpace
-from bohb_das.training import Failures, Problem, build, evaluate
+from bohb_das.training import Failures, TrialData, build, evaluate
 from bohb_das.trial import TrialSpec, run_trials
 
 TINY = dict(epochs=1, width=4, hparams=HParams(alpha_warmup=False, alpha_optimizer="adam", alpha_lr=0.05))
@@ -60,8 +60,8 @@ def test_random_search_keeps_the_best_of_k_random_architectures():
 
 
 def test_transplanted_supernet_computes_each_pretrained_network():
-    problem = Problem(get_formation("blur"), [0, 1], "data", "cpu", torch.float64)
-    gd, net, target = (build(SequentialSpace, OP_SETS["all"], problem, 4, s) for s in ("a", "b", "c"))
+    data = TrialData(get_problem("blur"), [0, 1], "data", "cpu", torch.float64)
+    gd, net, target = (build(SequentialSpace, OP_SETS["all"], data, 4, s) for s in ("a", "b", "c"))
     with torch.no_grad():
         for source in (gd, net):
             for mixed in source.mixed:
@@ -70,17 +70,17 @@ def test_transplanted_supernet_computes_each_pretrained_network():
         gd.skip.fill_(0.7)
         net.skip.fill_(0.7)
     transplant(target, {"learnable_gd": gd, "net": net})
-    evaluation = problem.derived("eval")
+    evaluation = data.derived("eval")
     for op, source in (("learnable_gd", gd), ("net", net)):
         weights = target.one_hot([uniform_genotype(SequentialSpace, op)] * 2)
         assert torch.allclose(evaluate(target, weights, evaluation), evaluate(source, weights, evaluation), atol=1e-10)
 
 
 def test_alpha_only_search_leaves_the_weights_alone():
-    problem = Problem(get_formation("blur"), [0, 1], "data", "cpu", torch.float64)
-    model = build(SequentialSpace, OP_SETS["all"], problem, 4, "init").requires_grad_(False)
+    data = TrialData(get_problem("blur"), [0, 1], "data", "cpu", torch.float64)
+    model = build(SequentialSpace, OP_SETS["all"], data, 4, "init").requires_grad_(False)
     before = [p.clone() for p in model.parameters()]
-    outcome = das_search(SequentialSpace, OP_SETS["all"], problem, TINY["hparams"], 1, 4, Failures.none(2),
+    outcome = das_search(SequentialSpace, OP_SETS["all"], data, TINY["hparams"], 1, 4, Failures.none(2),
                          model=model, train_weights=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert float(outcome.alphas.abs().max()) > 0.01  # alpha did move
@@ -117,8 +117,8 @@ def test_retraining_computes_the_chosen_operations_with_the_supernets_numbers(sp
         if not fixed:
             assert set(widths) == {TINY["width"]}  # one network's channels per trial, not the two
             monkeypatch.setattr(space, "fix", space.one_hot)
-        problem = Problem(get_formation("blur"), seeds, "retrain-data", "cpu", torch.float64)
-        outcomes.append(retrain(space, OP_SETS["all"], genotypes, problem, spec, [spec.hparams] * 3))
+        data = TrialData(get_problem("blur"), seeds, "retrain-data", "cpu", torch.float64)
+        outcomes.append(retrain(space, OP_SETS["all"], genotypes, data, spec, [spec.hparams] * 3))
     (fixed, fixed_reasons), (supernet, reasons) = outcomes
     assert fixed_reasons == reasons == [None] * 3 and len({g.ops for g in genotypes}) == 3
     assert fixed == pytest.approx(supernet, rel=1e-12, abs=0) and max(widths) == 2 * TINY["width"]

@@ -5,7 +5,7 @@ from torch import nn
 from bohb_das import operations
 from bohb_das.kernels import load as load_kernel
 from bohb_das.errors import ConfigError
-from bohb_das.formations import get_formation
+from bohb_das.problems import get_problem
 from bohb_das.operations import OP_SETS, OPERATIONS, Context, MixedOp, get_op_set
 from bohb_das.rng import TrialStreams
 
@@ -13,9 +13,9 @@ T, B, N, C = 3, 16, 50, 8
 
 
 def make_context(seeds=(0, 1, 2)):
-    formation = get_formation("blur").to("cpu", torch.float64)
+    problem = get_problem("blur").to("cpu", torch.float64)
     y = torch.randn(len(seeds), B, N, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
-    return Context(formation.adjoint(y), formation.normal_matrix(), TrialStreams(seeds, "noise"))
+    return Context(problem.adjoint(y), problem, TrialStreams(seeds, "noise"))
 
 
 def make_op(names, trials=T):
@@ -87,7 +87,7 @@ def test_learnable_gd_is_a_gradient_step_minus_tau_times_its_net():
     tau = op.taus()[:, 0]
     out = op(u, one_hot(0, 1), ctx)
     for t in range(T):
-        step = u[t] - tau[t] * (u[t] @ ctx.normal - ctx.u0[t])
+        step = u[t] - tau[t] * (u[t] @ ctx.problem.normal - ctx.u0[t])
         assert torch.allclose(out[t], step - tau[t] * reference_net(op, 0, t, u[t]), atol=1e-10)
     assert bool((tau > 0).all())
 

@@ -8,12 +8,13 @@ import torch
 
 import bohb_das.cli as cli
 from bohb_das.errors import ConfigError
-from bohb_das.formations import SIGNAL_LENGTH, gaussian_kernel, get_formation, psnr, validation_set
+from bohb_das.problems import get_problem
+from bohb_das.problems.cosine1d import SIGNAL_LENGTH, gaussian_kernel
 from bohb_das.operations import OP_SETS, Context
 from bohb_das.profiles import DEFAULT_PROFILE, Profile, load_profile, profile_names, profile_of_record
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import SequentialSpace
-from bohb_das.training import Problem, build, trial_losses
+from bohb_das.training import TrialData, build, trial_losses
 from bohb_das.trial import TrialSpec
 
 
@@ -112,31 +113,32 @@ def test_blur_units_set_the_tap_spacing(units, spacing):
     offsets = torch.arange(-3, 4, dtype=torch.float64) * spacing
     expected = torch.exp(-0.5 * (offsets / 0.2) ** 2)
     assert torch.allclose(kernel, expected / expected.sum(), atol=1e-15)
-    blur = get_formation("blur", Profile(blur_units=units)).matrix
+    blur = get_problem("blur", Profile(blur_units=units)).matrix
     assert torch.allclose(blur[25, 22:29], kernel, atol=1e-15)
 
 
 def test_noise_level_follows_the_profile():
     for noise in (0.01, 0.1):
-        formation = get_formation("blur", Profile(noise_std=noise))
-        x, y = validation_set(formation)
-        assert float((y - formation.forward(x)).std()) == pytest.approx(noise, rel=0.03)
+        problem = get_problem("blur", Profile(noise_std=noise))
+        x, y = problem.validation_set()
+        assert float((y - problem.forward(x)).std()) == pytest.approx(noise, rel=0.03)
 
 
 @pytest.mark.parametrize("peak, expected", [("range", 3.0), ("max_abs", 3.0), ("one", 1.0), ("max", 3.0)])
 def test_psnr_peaks(peak, expected):
     truth = torch.tensor([[0.0, 1.0, 2.0, 3.0]], dtype=torch.float64)
     estimate = truth + 0.1
-    assert float(psnr(estimate, truth, peak)) == pytest.approx(10 * math.log10(expected**2 / 0.01), rel=1e-12)
+    problem = get_problem("blur", Profile(psnr_peak=peak))
+    assert float(problem.psnr(estimate, truth)) == pytest.approx(10 * math.log10(expected**2 / 0.01), rel=1e-12)
     shifted = truth - 5  # range is shift-invariant, max_abs and max are not
-    assert float(psnr(shifted + 0.1, shifted, peak)) == pytest.approx(
+    assert float(problem.psnr(shifted + 0.1, shifted)) == pytest.approx(
         10 * math.log10({"range": 3.0, "max_abs": 5.0, "one": 1.0, "max": -2.0}[peak] ** 2 / 0.01), rel=1e-12)
 
 
 @pytest.mark.parametrize("roll", ["length", "batch_length"])
 def test_roll_never_crosses_trials(roll):
     u = torch.arange(2 * 3 * 4, dtype=torch.float64).view(2, 3, 4)
-    ctx = Context(u, torch.eye(4, dtype=torch.float64), TrialStreams([0, 1], "s"), Profile(roll=roll).roll_dims)
+    ctx = Context(u, get_problem("blur"), TrialStreams([0, 1], "s"), Profile(roll=roll).roll_dims)
     from bohb_das.operations import OPERATIONS
 
     out = OPERATIONS["roll"].direct(u, None, None, ctx)
@@ -148,14 +150,14 @@ def test_roll_never_crosses_trials(roll):
         assert set(out[t].flatten().tolist()) == set(u[t].flatten().tolist())
 
 
-def _problem(profile: Profile, seeds=(0, 1)) -> Problem:
-    return Problem(get_formation("blur", profile), list(seeds), "data", "cpu", torch.float64)
+def _problem(profile: Profile, seeds=(0, 1)) -> TrialData:
+    return TrialData(get_problem("blur", profile), list(seeds), "data", "cpu", torch.float64)
 
 
 def test_summed_loss_is_the_mean_times_the_batch_size():
-    problem = _problem(Profile())
-    model = build(SequentialSpace, OP_SETS["good"], problem, 4, "init")  # no random op: one function
-    x, ctx = problem.batch()
+    data = _problem(Profile())
+    model = build(SequentialSpace, OP_SETS["good"], data, 4, "init")  # no random op: one function
+    x, ctx = data.batch()
     weights = torch.full((2, 10, 2), 0.5, dtype=torch.float64)
     mean, total = (trial_losses(model, weights, x, ctx, reduction) for reduction in ("mean", "sum"))
     assert torch.allclose(total, mean * x.shape[1] * x.shape[2], rtol=1e-12)
@@ -163,8 +165,8 @@ def test_summed_loss_is_the_mean_times_the_batch_size():
 
 def test_a_fixed_skip_is_not_trained():
     for learnable in (True, False):
-        problem = _problem(Profile(skip_init=0.5, skip_learnable=learnable))
-        model = build(SequentialSpace, OP_SETS["good"], problem, 4, "init")
+        data = _problem(Profile(skip_init=0.5, skip_learnable=learnable))
+        model = build(SequentialSpace, OP_SETS["good"], data, 4, "init")
         assert torch.equal(model.skip, torch.full((2,), 0.5, dtype=torch.float64))
         assert any(p is model.skip for p in model.parameters()) == learnable
 

@@ -2,22 +2,22 @@ import pytest
 import torch
 from torch import nn
 
-from bohb_das.formations import get_formation
+from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.operations import OP_SETS
 from bohb_das.rng import TrialStreams
 from bohb_das.search import ALPHA_INIT_STD, ArchitectureStep, das_search
 from bohb_das.search_spaces import SequentialSpace
-from bohb_das.training import Failures, Problem, build
+from bohb_das.training import Failures, TrialData, build
 
 SEEDS = (3, 4)
 
 
 def setup(hp: HParams):
-    problem = Problem(get_formation("blur"), SEEDS, "data", "cpu", torch.float64)
-    model = build(SequentialSpace, OP_SETS["all"], problem, 4, "init")
+    data = TrialData(get_problem("blur"), SEEDS, "data", "cpu", torch.float64)
+    model = build(SequentialSpace, OP_SETS["all"], data, 4, "init")
     alpha = nn.Parameter(torch.zeros(2, 10, 4, dtype=torch.float64))
-    return model, alpha, ArchitectureStep(model, alpha, problem, hp, Failures.none(2))
+    return model, alpha, ArchitectureStep(model, alpha, data, hp, Failures.none(2))
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "gd"])
@@ -40,9 +40,9 @@ def test_linear_scheduler_decays_alpha_lr_to_zero():
 
 
 def test_search_moves_alpha_and_reports_one_shot_psnr():
-    problem = Problem(get_formation("blur"), SEEDS, "data", "cpu", torch.float64)
+    data = TrialData(get_problem("blur"), SEEDS, "data", "cpu", torch.float64)
     hp = HParams(alpha_warmup=False, alpha_optimizer="adam", alpha_lr=0.05)
-    outcome = das_search(SequentialSpace, OP_SETS["all"], problem, hp, 1, 4, Failures.none(2))
+    outcome = das_search(SequentialSpace, OP_SETS["all"], data, hp, 1, 4, Failures.none(2))
     init = ALPHA_INIT_STD * TrialStreams(SEEDS, "alpha-init").randn(10, 4, dtype=torch.float64)
     assert outcome.alphas.shape == (2, 10, 4)
     assert float((outcome.alphas - init).abs().max()) > 0.1  # 19 Adam steps of 0.05

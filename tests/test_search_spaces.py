@@ -4,20 +4,20 @@ import pytest
 import torch
 
 from bohb_das.errors import ConfigError
-from bohb_das.formations import get_formation
+from bohb_das.problems import get_problem
 from bohb_das.operations import OP_SETS
 from bohb_das.search_spaces import SPACES, CellSpace, Genotype, SequentialSpace, get_space
-from bohb_das.training import Problem, build
+from bohb_das.training import TrialData, build
 
 
-def problem(seeds=(0, 1)):
-    return Problem(get_formation("downsampling"), seeds, "data", "cpu", torch.float64)
+def data(seeds=(0, 1)):
+    return TrialData(get_problem("downsampling"), seeds, "data", "cpu", torch.float64)
 
 
 @pytest.mark.parametrize("space", sorted(SPACES))
 @pytest.mark.parametrize("ops", sorted(OP_SETS))
 def test_every_space_maps_signals_to_signals(space, ops):
-    p = problem()
+    p = data()
     model = build(get_space(space), OP_SETS[ops], p, 4, "init")
     weights = torch.softmax(torch.randn(2, len(model.edges), len(model.candidates), dtype=torch.float64), -1)
     x, ctx = p.batch(8)
@@ -27,12 +27,12 @@ def test_every_space_maps_signals_to_signals(space, ops):
 def test_space_sizes():
     assert len(SequentialSpace.edges) == 10
     assert len(CellSpace.edges) == 30  # two cells of 15 edges
-    p = problem()
+    p = data()
     assert build(CellSpace, OP_SETS["good"], p, 4, "init").candidates == ("learnable_gd", "net", "zero")
 
 
 def test_discretize_keeps_argmax_and_drops_zero_edges():
-    model = build(CellSpace, OP_SETS["all"], problem(), 4, "init")
+    model = build(CellSpace, OP_SETS["all"], data(), 4, "init")
     weights = torch.zeros(2, 30, 5, dtype=torch.float64)
     weights[0, :, 4] = 1  # trial 0: every edge zero
     weights[1, :, 1] = 1  # trial 1: every edge net
@@ -45,7 +45,7 @@ def test_discretize_keeps_argmax_and_drops_zero_edges():
 
 @pytest.mark.parametrize("space", sorted(SPACES))
 def test_genotype_round_trips_through_json(space):
-    model = build(get_space(space), OP_SETS["all"], problem(), 4, "init")
+    model = build(get_space(space), OP_SETS["all"], data(), 4, "init")
     genotype = model.discretize(torch.randn(2, len(model.edges), len(model.candidates)))[1]
     again = Genotype.from_json(json.loads(json.dumps(genotype.to_json())))
     assert again == genotype
@@ -66,7 +66,7 @@ def test_malformed_genotypes_are_refused(value, message):
 
 
 def test_unknown_operation_in_genotype_is_refused():
-    model = build(SequentialSpace, OP_SETS["good"], problem(), 4, "init")
+    model = build(SequentialSpace, OP_SETS["good"], data(), 4, "init")
     with pytest.raises(ConfigError, match="'roll' is not among"):
         model.one_hot([Genotype("sequential", ("roll",) * 10)])
 

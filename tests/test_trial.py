@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from bohb_das.errors import ConfigError
-from bohb_das.formations import backprojection_psnr, get_formation
+from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.operations import OP_SETS
 from bohb_das.search_spaces import Genotype, SequentialSpace
-from bohb_das.training import Failures, Problem, build, train
+from bohb_das.training import Failures, TrialData, build, train
 from bohb_das.trial import TrialSpec, retrain, run_trials
 
 FAST = dict(epochs=1, width=4, hparams=HParams(alpha_warmup=False, alpha_optimizer="adam", alpha_lr=0.05))
@@ -36,14 +36,14 @@ def test_a_diverging_trial_fails_alone_and_the_others_go_on():
     hp = HParams()
     runs = {}
     for name, trial_seeds in (("pair", seeds), ("alone", seeds[:1])):
-        problem = Problem(get_formation("blur"), trial_seeds, "data", "cpu", torch.float64)
-        model = build(SequentialSpace, OP_SETS["good"], problem, 4, "init")
+        data = TrialData(get_problem("blur"), trial_seeds, "data", "cpu", torch.float64)
+        model = build(SequentialSpace, OP_SETS["good"], data, 4, "init")
         if name == "pair":
             with torch.no_grad():
                 model.mixed[0].w1[1] = math.nan  # poison trial 1 only
         weights = torch.full((len(trial_seeds), 10, 2), 0.5, dtype=torch.float64)
         failures = Failures.none(len(trial_seeds))
-        train(model, lambda: weights, problem, hp, 1, failures, "test")
+        train(model, lambda: weights, data, hp, 1, failures, "test")
         runs[name] = (model, failures)
     pair, failures = runs["pair"]
     alone, _ = runs["alone"]
@@ -63,9 +63,9 @@ def test_diverging_trials_are_reported_failed_with_a_reason():
 @pytest.mark.parametrize("formation, epochs", [("blur", 10), ("downsampling", 3)])
 def test_gd_only_and_nets_only_beat_the_back_projection(formation, epochs):
     genotypes = [Genotype("sequential", ("learnable_gd",) * 10), Genotype("sequential", ("net",) * 10)]
-    problem = Problem(get_formation(formation), [0, 1], "data", "cpu", torch.float32)
-    psnrs, reasons = retrain(SequentialSpace, OP_SETS["good"], genotypes, problem, TrialSpec(epochs=epochs), [HParams()] * 2)
-    floor = backprojection_psnr(get_formation(formation))
+    data = TrialData(get_problem(formation), [0, 1], "data", "cpu", torch.float32)
+    psnrs, reasons = retrain(SequentialSpace, OP_SETS["good"], genotypes, data, TrialSpec(epochs=epochs), [HParams()] * 2)
+    floor = get_problem(formation).backprojection_psnr()
     assert reasons == [None, None]
     assert min(psnrs) > floor + 1, (psnrs, floor)
 

@@ -18,7 +18,9 @@ def add_profile_argument(parser: argparse.ArgumentParser, help: str = PROFILE_HE
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """The experiment axes: profile, formation, operation set, search space, budget, width."""
     add_profile_argument(parser)
-    parser.add_argument("--formation", default="blur", help="data formation: blur or downsampling (default: blur)")
+    parser.add_argument("--formation", default="blur",
+                        help="the problem (the paper's data formation): blur, downsampling or one that a plugin "
+                        "registers (default: blur)")
     parser.add_argument("--ops", default="all", help="operation set: good or all (default: all)")
     parser.add_argument("--space", default="sequential", help="search space: sequential or cell (default: sequential)")
     parser.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")

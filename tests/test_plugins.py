@@ -1,0 +1,125 @@
+"""Plugins: a user's package adds a problem through the ``bohb_das.plugins`` entry points, without
+editing bohb-das, and it runs in a trial and in a BOHB run; broken plugins and clashing names are
+one-line errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bohb_das.errors import ConfigError
+from bohb_das.problems import PROBLEMS
+from bohb_das.registry import Registry
+
+PLUGIN = '''
+"""A user's problem: inpainting, the cosine signals with every third sample missing."""
+from dataclasses import dataclass
+
+import torch
+
+from bohb_das.problems import PROBLEMS
+from bohb_das.problems.base import Problem
+from bohb_das.problems.cosine1d import SIGNAL_LENGTH, cosine_signals, grid
+
+
+@dataclass(frozen=True)
+class Inpainting(Problem):
+    name: str
+    mask: torch.Tensor
+    profile: object
+
+    signal_shape = property(lambda self: (SIGNAL_LENGTH,))
+    measurement_shape = property(lambda self: (SIGNAL_LENGTH,))
+    device = property(lambda self: self.mask.device)
+    dtype = property(lambda self: self.mask.dtype)
+
+    def to(self, device, dtype):
+        return Inpainting(self.name, self.mask.to(device=device, dtype=dtype), self.profile)
+
+    def forward(self, x):
+        return x * self.mask
+
+    def adjoint(self, y):
+        return y * self.mask
+
+    def ground_truth(self, size, rand, randn):
+        return cosine_signals(rand(size, 1), randn(size, 2), grid()).to(self.mask)
+
+
+@PROBLEMS.register("inpaint")
+def inpaint(profile):
+    return Inpainting("inpaint", (torch.arange(SIGNAL_LENGTH) % 3 != 0).double(), profile)
+'''
+
+
+def install(tmp_path: Path, module: str, source: str) -> dict[str, str]:
+    """Installs a one-module package declaring ``module`` as a bohb-das plugin into a target folder
+    (not into the test venv, which other tests share); returns the environment that sees it."""
+    package = tmp_path / f"{module}-package"
+    package.mkdir()
+    (package / f"{module}.py").write_text(source)
+    (package / "pyproject.toml").write_text(textwrap.dedent(f"""
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "{module.replace('_', '-')}"
+        version = "0.1"
+        [tool.setuptools]
+        py-modules = ["{module}"]
+        [project.entry-points."bohb_das.plugins"]
+        {module} = "{module}"
+    """))
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(package)], check=True, timeout=120)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))}
+
+
+def bohb_das(args: list[str], env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).parent / "bohb-das"  # the console script, as a user runs it
+    return subprocess.run([str(script), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_plugin_problem_runs_in_a_trial_and_in_bohb(tmp_path):
+    env = install(tmp_path, "inpaint_plugin", PLUGIN)
+    trial = bohb_das(["trial", "--formation", "inpaint", "--trials", "2", "--epochs", "2", "--width", "4", "--json"], env)
+    assert trial.returncode == 0, trial.stderr
+    records = [json.loads(line) for line in trial.stdout.splitlines()]
+    assert [r["spec"]["formation"] for r in records] == ["inpaint", "inpaint"]
+    assert all(r["status"] == "ok" and r["arch_psnr"] > r["backprojection_psnr"] for r in records), records
+    run = tmp_path / "run"
+    optimize = bohb_das(["optimize", "--run-dir", str(run), "--formation", "inpaint", "--iterations", "2",
+                         "--min-budget", "1", "--max-budget", "3", "--width", "4", "--workers", "1",
+                         "--device", "cpu", "--ping-interval", "1"], env)
+    assert optimize.returncode == 0, optimize.stderr
+    assert json.loads((run / "manifest.json").read_text())["formation"] == "inpaint"
+    results = [json.loads(line) for line in (run / "results.json").read_text().splitlines()]
+    infos = [r[3]["info"] for r in results]
+    assert len(infos) >= 4 and all(i["status"] == "ok" and math.isfinite(i["arch_psnr"]) for i in infos)
+
+
+def test_a_broken_plugin_is_one_line_naming_it(tmp_path):
+    env = install(tmp_path, "broken_plugin", "raise RuntimeError('missing dependency xyz')\n")
+    out = bohb_das(["trial", "--trials", "1", "--epochs", "1", "--width", "4"], env, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "bohb-das: error: plugin 'broken_plugin' (broken_plugin) failed to load: RuntimeError: missing dependency xyz"]
+
+
+def test_names_are_registered_once():
+    with pytest.raises(ConfigError, match="formation 'blur' is registered twice"):
+        PROBLEMS.register("blur")(lambda profile: None)
+    registry: Registry[int] = Registry("thing")
+    assert registry.register("a")(1) == 1 and registry.get("a") == 1
+    with pytest.raises(ConfigError, match="unknown thing 'b' \\(known: a\\)"):
+        registry.get("b")
+    with pytest.raises(ConfigError, match="without ':'"):
+        registry.register("das:gumbel")
