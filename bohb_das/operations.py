@@ -9,6 +9,10 @@ one batched matrix product over the concatenated channels, and their second conv
 ``w_k * coef_k``, another. That is the same function as separate Conv1d/BatchNorm modules, with the
 train-mode BatchNorm statistics computed exactly from the 3x3 covariance of the input taps (the first
 convolution has one input channel), but with a handful of kernel calls instead of hundreds.
+
+Images (T, batch, height, width) take the same operations with Conv2d(1, C, 3x3) -> BatchNorm2d ->
+ReLU -> Conv2d(C, 1, 3x3) networks, computed as grouped convolutions over the trials in plain
+PyTorch (the fused kernel is 1-D): the parameters hold ``3 ** dims`` taps per channel either way.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ NOISE_OP_STD = 0.1
 
 
 Direct = Callable[[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None", "Context"], torch.Tensor]
+
+
+def per_trial(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(T,) values shaped to broadcast over a (T, batch, *signal) tensor."""
+    return values.view(-1, *[1] * (like.dim() - 1))
 
 
 def _gradient_step(u: torch.Tensor, gradient: Any, tau: Any, ctx: "Context") -> torch.Tensor:
@@ -120,21 +129,25 @@ def conv_taps(u: torch.Tensor) -> torch.Tensor:
 class MixedOp(nn.Module):
     """``sum_k w_k op_k(u)`` for T trials; with one-hot ``w`` it is a discrete layer of each trial."""
 
-    def __init__(self, op_names: Sequence[str], trials: int, width: int, init: TrialStreams) -> None:
+    def __init__(self, op_names: Sequence[str], trials: int, width: int, init: TrialStreams, dims: int = 1) -> None:
         super().__init__()
+        if dims not in (1, 2):
+            raise ConfigError(f"operations act on 1-D signals or 2-D images, not {dims}-D ones")
         self.op_names = tuple(op_names)
         self.ops = [OPERATIONS[name] for name in op_names]
         self.net_ops = [k for k, op in enumerate(self.ops) if op.learned_net]
         self.step_ops = [k for k, op in enumerate(self.ops) if op.step]
         self.width = width
+        self.dims = dims
+        taps = 3**dims
         channels = width * len(self.net_ops)
         dtype = torch.float64  # drawn in float64 and cast by .to(): the same numbers on every dtype
-        # Default PyTorch Conv1d init, drawn per trial; the first conv has no bias (BatchNorm follows).
-        self.w1 = nn.Parameter(init.uniform(3, channels, bound=1 / math.sqrt(3), dtype=dtype))
+        # Default PyTorch Conv1d/2d init, drawn per trial; the first conv has no bias (BatchNorm follows).
+        self.w1 = nn.Parameter(init.uniform(taps, channels, bound=1 / math.sqrt(taps), dtype=dtype))
         self.gamma = nn.Parameter(torch.ones(trials, channels, dtype=dtype))
         self.beta = nn.Parameter(torch.zeros(trials, channels, dtype=dtype))
-        bound2 = 1 / math.sqrt(3 * width)
-        self.w2 = nn.Parameter(init.uniform(channels, 3, bound=bound2, dtype=dtype))
+        bound2 = 1 / math.sqrt(taps * width)
+        self.w2 = nn.Parameter(init.uniform(channels, taps, bound=bound2, dtype=dtype))
         self.b2 = nn.Parameter(init.uniform(len(self.net_ops), bound=bound2, dtype=dtype))
         # tau = softplus(rho) keeps the step size positive.
         rho = math.log(math.expm1(TAU_INIT))
@@ -147,14 +160,14 @@ class MixedOp(nn.Module):
         return F.softplus(self.rho)
 
     def forward(self, u: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
-        """``u``: (T, B, N); ``weights``: (T, K) over this op's candidates.
+        """``u``: (T, B, *signal); ``weights``: (T, K) over this op's candidates.
 
         With ``chosen`` set (``SearchSpace.fix``) only the candidates that some trial of the batch
         chose are computed, and each trial's networks are its chosen one's channels alone: the same
         numbers as the supernet with one-hot weights, at the cost of the architecture. An unchosen
         random candidate still draws its noise, so that the trial streams stay where they would be.
         """
-        taus = self.taus()[:, :, None, None]
+        taus = self.taus()
         used = [True] * len(self.ops) if self.chosen is None else [bool((self.chosen == k).any()) for k in range(len(self.ops))]
         needs_gradient = any(used[k] for k in self.step_ops)
         gradient = ctx.data_gradient(u) if needs_gradient else None
@@ -163,11 +176,11 @@ class MixedOp(nn.Module):
         for k, op in enumerate(self.ops):
             tau = taus[:, self.step_ops.index(k)] if op.step else None
             if op.direct is not None and used[k]:
-                out = out + weights[:, k, None, None] * op.direct(u, gradient, tau, ctx)
+                out = out + per_trial(weights[:, k], u) * op.direct(u, gradient, None if tau is None else per_trial(tau, u), ctx)
             elif op.random:
                 ctx.noise(u)
             if op.learned_net:
-                coefs.append(weights[:, k] * (-tau[:, 0, 0] if op.step else 1))
+                coefs.append(weights[:, k] * (-tau if op.step else 1))
         if any(used[k] for k in self.net_ops):
             out = out + self._nets(u, torch.stack(coefs, 1))
         return out
@@ -182,10 +195,12 @@ class MixedOp(nn.Module):
             index = {k: j for j, k in enumerate(self.net_ops)}
             net = torch.tensor([index.get(k, 0) for k in self.chosen.tolist()], device=u.device)[:, None]
             channels = net * self.width + torch.arange(self.width, device=u.device)
-            w1 = w1.gather(2, channels[:, None, :].expand(-1, 3, -1))
-            w2 = w2.gather(1, channels[:, :, None].expand(-1, -1, 3))
+            w1 = w1.gather(2, channels[:, None, :].expand(-1, w1.shape[1], -1))
+            w2 = w2.gather(1, channels[:, :, None].expand(-1, -1, w2.shape[2]))
             gamma, beta, b2, coefs = gamma.gather(1, channels), beta.gather(1, channels), b2.gather(1, net), coefs.gather(1, net)
             running = tuple(stat.gather(1, channels) for stat in running)
+        if self.dims == 2:
+            return self._nets_2d(u, w1, gamma, beta, w2, coefs, b2, running, channels)
         if self.training:
             mean, var = self._batch_statistics(u, w1, channels)
         else:
@@ -235,11 +250,36 @@ class MixedOp(nn.Module):
         cov = torch.stack([torch.stack(row, 1) for row in rows], 1) / count - tap[:, :, None] * tap[:, None, :]
         mean = ((tap + center[:, None])[:, None, :] @ w1)[:, 0]
         var = ((cov @ w1) * w1).sum(1)
-        with torch.no_grad():
-            unbiased = var * count / (count - 1)
-            for stat, value in ((self.running_mean, mean), (self.running_var, unbiased)):
-                if channels is None:
-                    stat.lerp_(value, BN_MOMENTUM)
-                else:
-                    stat.scatter_(1, channels, stat.gather(1, channels).lerp(value, BN_MOMENTUM))
+        self._update_running(mean, var, count, channels)
         return mean, var
+
+    @torch.no_grad()
+    def _update_running(self, mean: torch.Tensor, var: torch.Tensor, count: int, channels: torch.Tensor | None) -> None:
+        """BatchNorm's running statistics (the unbiased variance), of the given ``channels`` only where set."""
+        unbiased = var * count / (count - 1)
+        for stat, value in ((self.running_mean, mean), (self.running_var, unbiased)):
+            if channels is None:
+                stat.lerp_(value, BN_MOMENTUM)
+            else:
+                stat.scatter_(1, channels, stat.gather(1, channels).lerp(value, BN_MOMENTUM))
+
+    def _nets_2d(self, u: torch.Tensor, w1: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, w2: torch.Tensor,
+                 coefs: torch.Tensor, b2: torch.Tensor, running: tuple[torch.Tensor, torch.Tensor],
+                 channels: torch.Tensor | None) -> torch.Tensor:
+        """The networks on images, as batched matrix products over the 3x3 neighbourhoods (im2col:
+        PyTorch's grouped Conv2d backward took 50 ms a call here), BatchNorm from the pre-activations."""
+        t, b, h, w = u.shape
+        taps = F.unfold(u.reshape(t * b, 1, h, w), 3, padding=1)  # (T*B, 9, H*W)
+        pre = taps.view(t, b, 9, h * w).transpose(2, 3).reshape(t, b * h * w, 9) @ w1  # (T, B*H*W, C)
+        if self.training:
+            mean, var = pre.mean(1), pre.var(1, unbiased=False)
+            self._update_running(mean.detach(), var.detach(), b * h * w, channels)
+        else:
+            mean, var = running
+        scale = gamma * torch.rsqrt(var + BN_EPS)
+        hidden = torch.relu(pre * scale[:, None, :] + (beta - mean * scale)[:, None, :])
+        w2 = w2 * coefs.repeat_interleave(self.width, dim=1)[:, :, None]
+        # fold adds column k at offset -d_k; a convolution reads it at +d_k: hence the reversed taps
+        z = (hidden @ w2.flip(-1)).view(t, b, h * w, 9).transpose(2, 3).reshape(t * b, 9, h * w)
+        out = F.fold(z, (h, w), 3, padding=1).view(t, b, h, w)
+        return out + per_trial((coefs * b2).sum(1), u)

@@ -70,10 +70,10 @@ class Profile:
         if not isinstance(self.skip_learnable, bool):
             raise ConfigError(f"profile skip_learnable must be true or false, got {self.skip_learnable!r}")
 
-    @property
-    def roll_dims(self) -> tuple[int, ...]:
-        """The dimensions of a (trials, batch, length) signal that the roll operation shifts."""
-        return (-1,) if self.roll == "length" else (-2, -1)
+    def roll_dims(self, signal_dims: int = 1) -> tuple[int, ...]:
+        """The dimensions of a (trials, batch, *signal) tensor that the roll operation shifts: the
+        signal's own (``length``), or those and the batch (``batch_length``)."""
+        return tuple(range(-signal_dims - (self.roll == "batch_length"), 0))
 
     def settings(self) -> dict[str, Any]:
         """Every setting, without the name: what decides a trial's numbers."""

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from bohb_das.errors import ConfigError
-from bohb_das.operations import Context, MixedOp
+from bohb_das.operations import Context, MixedOp, per_trial
 from bohb_das.rng import TrialStreams
 
 SEQUENTIAL_LAYERS = 10
@@ -69,10 +69,10 @@ class SearchSpace(nn.Module):
     uses_zero = False
 
     def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
-                 skip_init: float = 1.0, skip_learnable: bool = True) -> None:
+                 skip_init: float = 1.0, skip_learnable: bool = True, dims: int = 1) -> None:
         super().__init__()
         self.candidates = tuple(candidates) + (("zero",) if self.uses_zero else ())
-        self.mixed = nn.ModuleList(MixedOp(self.candidates, trials, width, init) for _ in self.edges)
+        self.mixed = nn.ModuleList(MixedOp(self.candidates, trials, width, init, dims) for _ in self.edges)
         skip = torch.full((trials,), skip_init, dtype=torch.float64)
         if skip_learnable:
             self.skip = nn.Parameter(skip)
@@ -80,7 +80,7 @@ class SearchSpace(nn.Module):
             self.register_buffer("skip", skip)
 
     def forward(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
-        return self.body(u0, weights, ctx) + self.skip[:, None, None] * u0
+        return self.body(u0, weights, ctx) + per_trial(self.skip, u0) * u0
 
     def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
         raise NotImplementedError
@@ -147,15 +147,15 @@ def _cell_edges() -> tuple[str, ...]:
 
 class CellSpace(SearchSpace):
     """Paper 4.2: two cells; ``s_j = sum_{i<j} mixed_ij(s_i)`` over 5 states (15 edges per cell, with
-    ``zero`` among the candidates), the last two states merged by a Conv1d(2, 1, 1)."""
+    ``zero`` among the candidates), the last two states merged by a 1x1 convolution (2 -> 1 channels)."""
 
     name = "cell"
     edges = _cell_edges()
     uses_zero = True
 
     def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
-                 skip_init: float = 1.0, skip_learnable: bool = True) -> None:
-        super().__init__(candidates, trials, width, init, skip_init, skip_learnable)
+                 skip_init: float = 1.0, skip_learnable: bool = True, dims: int = 1) -> None:
+        super().__init__(candidates, trials, width, init, skip_init, skip_learnable, dims)
         dtype = torch.float64  # drawn in float64 and cast by .to(): the same numbers on every dtype
         self.merge_w = nn.Parameter(init.uniform(CELLS, 2, bound=1 / math.sqrt(2), dtype=dtype))
         self.merge_b = nn.Parameter(init.uniform(CELLS, bound=1 / math.sqrt(2), dtype=dtype))
@@ -171,8 +171,8 @@ class CellSpace(SearchSpace):
                     total = total + self.mixed[edge](states[i], weights[:, edge], ctx)
                     edge += 1
                 states.append(total)
-            w, b = self.merge_w[:, c, :, None, None], self.merge_b[:, c, None, None]
-            s = w[:, 0] * states[-2] + w[:, 1] * states[-1] + b
+            w, b = self.merge_w[:, c], self.merge_b[:, c]
+            s = per_trial(w[:, 0], s) * states[-2] + per_trial(w[:, 1], s) * states[-1] + per_trial(b, s)
         return s
 
 

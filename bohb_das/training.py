@@ -23,8 +23,7 @@ from bohb_das.profiles import Profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import SearchSpace
 
-BATCH_SIZE = 128
-STEPS_PER_EPOCH = 19  # 2432 samples per epoch
+STEPS_PER_EPOCH = 19  # of the problem's batch size: 2432 signals per epoch for the 1-D problems
 WEIGHT_WARMUP_FRACTION = 0.1
 EVAL_CHUNK = 608  # validation samples per forward pass: 4 chunks, cache-friendly on CPU
 
@@ -59,12 +58,13 @@ class TrialData:
         return len(self.streams)
 
     def context(self, y: torch.Tensor) -> Context:
-        return Context(self.problem.adjoint(y), self.problem, self.streams, self.profile.roll_dims)
+        return Context(self.problem.adjoint(y), self.problem, self.streams,
+                       self.profile.roll_dims(len(self.problem.signal_shape)))
 
-    def batch(self, size: int = BATCH_SIZE) -> tuple[torch.Tensor, Context]:
-        """A fresh (T, size, *signal) batch, each trial's drawn from its own stream."""
+    def batch(self) -> tuple[torch.Tensor, Context]:
+        """A fresh (T, batch size, *signal) batch, each trial's drawn from its own stream."""
         x, y = self.problem.sample(
-            size,
+            self.problem.batch_size,
             partial(self.streams.rand, dtype=self.dtype),
             partial(self.streams.randn, dtype=self.dtype),
         )
@@ -171,5 +171,5 @@ def build(space: type[SearchSpace], candidates: Sequence[str], data: TrialData, 
     initialization per trial (drawn on the CPU, so the same on every device), with the profile's
     residual form."""
     model: nn.Module = space(candidates, data.trials, width, TrialStreams(data.seeds, stream),
-                             data.profile.skip_init, data.profile.skip_learnable)
+                             data.profile.skip_init, data.profile.skip_learnable, len(data.problem.signal_shape))
     return model.to(device=data.device, dtype=data.dtype)

@@ -138,7 +138,7 @@ def test_psnr_peaks(peak, expected):
 @pytest.mark.parametrize("roll", ["length", "batch_length"])
 def test_roll_never_crosses_trials(roll):
     u = torch.arange(2 * 3 * 4, dtype=torch.float64).view(2, 3, 4)
-    ctx = Context(u, get_problem("blur"), TrialStreams([0, 1], "s"), Profile(roll=roll).roll_dims)
+    ctx = Context(u, get_problem("blur"), TrialStreams([0, 1], "s"), Profile(roll=roll).roll_dims())
     from bohb_das.operations import OPERATIONS
 
     out = OPERATIONS["roll"].direct(u, None, None, ctx)

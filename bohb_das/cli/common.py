@@ -19,8 +19,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """The experiment axes: profile, formation, operation set, search space, budget, width."""
     add_profile_argument(parser)
     parser.add_argument("--formation", default="blur",
-                        help="the problem (the paper's data formation): blur, downsampling or one that a plugin "
-                        "registers (default: blur)")
+                        help="the problem (the paper's data formation): blur, downsampling (1-D signals), deblur2d, "
+                        "superres2d, superres2d_x4 (32x32 image patches) or one that a plugin registers (default: blur)")
     parser.add_argument("--ops", default="all", help="operation set: good or all (default: all)")
     parser.add_argument("--space", default="sequential", help="search space: sequential or cell (default: sequential)")
     parser.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")

@@ -1,7 +1,8 @@
 """Inverse problems (the paper's "formations"): what a trial reconstructs, from what measurement.
 
 ``PROBLEMS`` maps a name (the ``--formation`` of the CLI and the ``formation`` of a trial record) to a
-builder ``(Profile) -> Problem``. The built-in 1-D cosine problems live in ``cosine1d``; a new problem
+builder ``(Profile) -> Problem``. The built-ins: the paper's 1-D cosine problems in ``cosine1d``, 2-D
+image restoration on natural-image patches in ``images2d``. A new problem
 is one module that subclasses :class:`bohb_das.problems.base.Problem` and registers its builder with
 ``@PROBLEMS.register("name")``, inside bohb-das or in a user's package (``bohb_das.registry``).
 """
@@ -23,4 +24,5 @@ def get_problem(name: str, profile: Profile | str | None = None) -> Problem:
     return PROBLEMS.get(name)(load_profile(profile))
 
 
-import_module("bohb_das.problems.cosine1d")  # the built-ins register on import, as a plugin's module does
+for _builtin in ("cosine1d", "images2d"):  # the built-ins register on import, as a plugin's module does
+    import_module(f"bohb_das.problems.{_builtin}")

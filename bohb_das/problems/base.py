@@ -16,6 +16,7 @@ import torch
 
 from bohb_das.profiles import Profile
 
+BATCH_SIZE = 128
 VALIDATION_SIZE = 2432
 VALIDATION_SEED = 20_240_601
 
@@ -29,6 +30,8 @@ class Problem(ABC):
 
     name: str
     profile: Profile
+    batch_size: int = BATCH_SIZE  # signals per training step
+    validation_size: int = VALIDATION_SIZE
 
     @property
     @abstractmethod
@@ -61,7 +64,11 @@ class Problem(ABC):
 
     @abstractmethod
     def ground_truth(self, size: int, rand: Draw, randn: Draw) -> torch.Tensor:
-        """``size`` fresh signals of the signal model, on this problem's device and dtype."""
+        """``size`` fresh training signals of the signal model, on this problem's device and dtype."""
+
+    def validation_truth(self, size: int, rand: Draw, randn: Draw) -> torch.Tensor:
+        """The validation signals' model: the training one unless a problem holds data apart (images)."""
+        return self.ground_truth(size, rand, randn)
 
     def data_gradient(self, u: torch.Tensor, u0: torch.Tensor) -> torch.Tensor:
         """``A^T (A u - y)`` given ``u0 = A^T y``: the gradient of ``1/2 ||A u - y||^2``."""
@@ -75,9 +82,9 @@ class Problem(ABC):
     def signal_dims(self) -> tuple[int, ...]:
         return tuple(range(-len(self.signal_shape), 0))
 
-    def sample(self, size: int, rand: Draw, randn: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, size: int, rand: Draw, randn: Draw, validation: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh (x, y) batch: ground truth, then its measurement with the profile's noise."""
-        x = self.ground_truth(size, rand, randn)
+        x = (self.validation_truth if validation else self.ground_truth)(size, rand, randn)
         return x, self.forward(x) + self.noise_std * randn(size, *self.measurement_shape).to(x)
 
     def validation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,9 +92,10 @@ class Problem(ABC):
         Drawn on the CPU in float64 and then cast, so it is identical on every device and dtype."""
         g = torch.Generator().manual_seed(VALIDATION_SEED)
         x, y = self.to("cpu", torch.float64).sample(
-            VALIDATION_SIZE,
+            self.validation_size,
             lambda *shape: torch.rand(*shape, generator=g, dtype=torch.float64),
             lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64),
+            validation=True,
         )
         return x.to(self.device, self.dtype), y.to(self.device, self.dtype)
 
