@@ -20,8 +20,8 @@ def test_every_space_maps_signals_to_signals(space, ops):
     p = data()
     model = build(get_space(space), OP_SETS[ops], p, 4, "init")
     weights = torch.softmax(torch.randn(2, len(model.edges), len(model.candidates), dtype=torch.float64), -1)
-    x, ctx = p.batch(8)
-    assert model(ctx.u0, weights, ctx).shape == x.shape == (2, 8, 50)
+    x, ctx = p.batch()
+    assert model(ctx.u0, weights, ctx).shape == x.shape == (2, p.problem.batch_size, 50)
 
 
 def test_space_sizes():
