@@ -2,6 +2,7 @@
 # Regenerates the reproduction in results/ (see results/README.md).
 #   results/run.sh                      # everything: calibration, Tables 1-4, Figures 3-4, heatmap, comparison
 #   results/run.sh table1 table3 fig3   # only these
+#   results/run.sh images               # Table 1 on 2-D deblurring (not part of "everything")
 # Scale and profile from the environment (defaults: the documented scale of results/README.md):
 #   TRIALS=8 EPOCHS=50 WIDTH=32 K=5 PROFILE=paper     on a GPU: TRIALS=75
 # Trials are cached in $CACHE (default results/trials, one JSON-lines file per trial spec): a re-run
@@ -67,6 +68,12 @@ for target in "${targets[@]}"; do
       $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout compare --output "$OUT/compare_arch.md"
       $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout compare --target one-shot --output "$OUT/compare_one_shot.md"
       $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout stats --output "$OUT/compare_stats.md" ;;
+    images)  # Table 1 on 2-D deblurring of natural-image patches (results/images/README.md), reduced scale
+      IMG=(--formations deblur2d --hparams H1 --trials "${IMG_TRIALS:-8}" --epochs "${IMG_EPOCHS:-5}" --width "${IMG_WIDTH:-16}" --k "$K" --profile "$PROFILE" "${RUN[@]}")
+      mkdir -p "$OUT/images"
+      $BD table "${IMG[@]}" --ops good --methods gd_only nets_only das random random_search --output "$OUT/images/table1_deblur2d_good.md"
+      $BD table "${IMG[@]}" --ops all --methods das random random_search --output "$OUT/images/table1_deblur2d_all.md"
+      $BD table "${IMG[@]}" --ops good all --methods das random --layout stats --output "$OUT/images/table1_deblur2d_stats.md" ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
 done
