@@ -23,12 +23,12 @@ import torch
 from torch import nn
 
 from bohb_das.hparams import HParams
-from bohb_das.operations import get_op_set
+from bohb_das.operations import OP_SETS
 from bohb_das.problems import get_problem
 from bohb_das.profiles import Profile, load_profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search import ArchitectureStep
-from bohb_das.search_spaces import get_space
+from bohb_das.search_spaces import SPACES
 from bohb_das.training import STEPS_PER_EPOCH, Failures, TrialData, build, evaluate, train
 
 PAPER_EPOCHS = 50
@@ -75,8 +75,8 @@ def _timed_steps(phase: str, seeds: Sequence[int], space: str, ops: str, width: 
                  device: torch.device, profile: Profile) -> tuple[float, float]:
     """Seconds per step of ``phase`` for the trials ``seeds`` batched, and seconds per evaluation."""
     data = TrialData(get_problem("blur", profile), seeds, "bench-data", device, torch.float32)
-    space_cls = get_space(space)
-    model = build(space_cls, get_op_set(ops), data, width, "bench-init")
+    space_cls = SPACES[space]
+    model = build(space_cls, OP_SETS[ops], data, width, "bench-init")
     failures = Failures.none(len(seeds))
     hp = HParams(alpha_warmup=False)
     shape = (len(seeds), len(space_cls.edges), len(model.candidates))

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from bohb_das.operations import get_op_set
+from bohb_das.operations import OP_SETS
 from bohb_das.results import dumps, parse_record
 from bohb_das.training import Progress
 from bohb_das.trial import COMPUTATION_VERSION, TrialSpec, run_trials
@@ -32,7 +32,7 @@ def default_cache_dir() -> Path:
 
 def spec_key(spec: TrialSpec, dtype: torch.dtype) -> str:
     """A hash of everything that defines a trial except its seed."""
-    key = {"spec": spec.to_dict(), "dtype": str(dtype), "ops": get_op_set(spec.ops), "version": COMPUTATION_VERSION}
+    key = {"spec": spec.to_dict(), "dtype": str(dtype), "ops": OP_SETS[spec.ops], "version": COMPUTATION_VERSION}
     text = json.dumps(key, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

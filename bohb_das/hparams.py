@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve, user_dir
 from bohb_das.errors import ConfigError, require_integer
+from bohb_das.registry import load_plugins
 from bohb_das.relaxations import RELAXATIONS
 
 SCHEDULERS = ("none", "linear")
@@ -147,6 +148,7 @@ def load_preset(name_or_path: str | os.PathLike[str]) -> HParams:
     """Loads a preset by name or path; errors name the file and the offending field."""
     path = resolve_preset_path(name_or_path)
     values = read_mapping(path, "hyperparameters")
+    load_plugins()  # a plugin's own failure is not this file's: raised before the file is named
     try:
         return HParams.from_mapping(values)
     except ConfigError as exc:

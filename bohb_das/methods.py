@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import torch
 
 from bohb_das.hparams import HParams
-from bohb_das.operations import get_op_set
+from bohb_das.operations import OP_SETS
+from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams, derive_seed
 from bohb_das.search import das_search
-from bohb_das.search_spaces import Genotype, SearchSpace, get_space
+from bohb_das.search_spaces import SPACES, Genotype, SearchSpace
 from bohb_das.training import Failures, TrialData, Progress, build, evaluate, train
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def _finish(
     alive = [t for t, reason in enumerate(failures.reasons) if reason is None]
     if alive and spec.retrain:
         psnrs, reasons = retrain(
-            get_space(spec.space), get_op_set(spec.ops), [genotypes[t] for t in alive],
+            SPACES[spec.space], OP_SETS[spec.ops], [genotypes[t] for t in alive],
             data.derived("retrain-data", [data.seeds[t] for t in alive]), spec,
             [hparams[t] for t in alive], progress,
         )
@@ -120,7 +121,7 @@ def run_das(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], prog
     """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch; ``update``
     is the architecture update (``bohb_das.search.UPDATES``: DARTS first or second order, ZARTS)."""
     failures = Failures.none(data.trials)
-    found = das_search(get_space(spec.space), get_op_set(spec.ops), data, hparams, spec.epochs,
+    found = das_search(SPACES[spec.space], OP_SETS[spec.ops], data, hparams, spec.epochs,
                        spec.width, failures, progress, update=update)
     return _finish(spec, data, hparams, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
                    found.one_shot_psnr.cpu().tolist())
@@ -135,7 +136,7 @@ def fixed(op: str) -> Callable[["TrialSpec", TrialData, Sequence[HParams], Progr
     """The baseline that trains the all-``op`` architecture (no search)."""
 
     def run(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
-        genotype = uniform_genotype(get_space(spec.space), op)
+        genotype = uniform_genotype(SPACES[spec.space], op)
         return _finish(spec, data, hparams, [genotype] * data.trials, Failures.none(data.trials), progress)
 
     return run
@@ -172,7 +173,7 @@ def run_das_single(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams
     """DAS-single (paper Appendix A): the learnable-GD-only and nets-only networks are trained first
     (exactly the ``gd_only`` / ``nets_only`` baselines of the same seed), their weights frozen into
     the supernet layer by layer, and only alpha is searched; the argmax is then retrained."""
-    space, op_names = get_space(spec.space), get_op_set(spec.ops)
+    space, op_names = SPACES[spec.space], OP_SETS[spec.ops]
     failures = Failures.none(data.trials)
     pretrained = {}
     for op in PRETRAINED_OPS:
@@ -206,7 +207,7 @@ def random_genotypes(space: type[SearchSpace], op_names: Sequence[str], seeds: S
 
 def run_random(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """A uniformly random architecture per trial, trained from scratch."""
-    genotypes = random_genotypes(get_space(spec.space), get_op_set(spec.ops), data.seeds)
+    genotypes = random_genotypes(SPACES[spec.space], OP_SETS[spec.ops], data.seeds)
     return _finish(spec, data, hparams, genotypes, Failures.none(data.trials), progress)
 
 
@@ -247,18 +248,26 @@ class Method:
     passes: int
 
 
-METHODS: dict[str, Method] = {
-    "das": Method(run_das, one_shot=True, passes=2),
-    "das_single": Method(run_das_single, one_shot=True, passes=4),
-    "darts2": Method(partial(run_das, update="second_order"), one_shot=True, passes=2),
-    "zarts_rs": Method(partial(run_das, update="zarts_rs"), one_shot=True, passes=2),
-    "zarts_mgs": Method(partial(run_das, update="zarts_mgs"), one_shot=True, passes=2),
-    "zarts_gld": Method(partial(run_das, update="zarts_gld"), one_shot=True, passes=2),
-    "gd_only": Method(fixed("learnable_gd"), one_shot=False, passes=1),
-    "nets_only": Method(fixed("net"), one_shot=False, passes=1),
-    "random": Method(run_random, one_shot=False, passes=1),
-    "random_search": Method(run_random_search, one_shot=False, passes=1),
-}
+def searching(update: str) -> Method:
+    """DAS with the architecture update ``update`` (a name in ``bohb_das.search.UPDATES``)."""
+    return Method(partial(run_das, update=update), one_shot=True, passes=2)
+
+
+#: Methods by name (``--method``); a plugin's architecture update becomes one with ``searching``.
+METHODS: Registry[Method] = Registry("method")
+for _name, _method in (
+    ("das", searching("first_order")),
+    ("das_single", Method(run_das_single, one_shot=True, passes=4)),
+    ("darts2", searching("second_order")),
+    ("zarts_rs", searching("zarts_rs")),
+    ("zarts_mgs", searching("zarts_mgs")),
+    ("zarts_gld", searching("zarts_gld")),
+    ("gd_only", Method(fixed("learnable_gd"), one_shot=False, passes=1)),
+    ("nets_only", Method(fixed("net"), one_shot=False, passes=1)),
+    ("random", Method(run_random, one_shot=False, passes=1)),
+    ("random_search", Method(run_random_search, one_shot=False, passes=1)),
+):
+    METHODS.register(_name)(_method)
 
 
 def matched_k(das_seconds: float, random_seconds: float) -> int:

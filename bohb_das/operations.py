@@ -28,6 +28,7 @@ from torch import nn
 from bohb_das.errors import ConfigError
 from bohb_das.kernels import FusedNet, fused_available
 from bohb_das.problems.base import Problem
+from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
 
 BN_EPS = 1e-5
@@ -74,28 +75,21 @@ class Operation:
     random: bool = False  # draws from the trial streams at every call
 
 
-OPERATIONS: dict[str, Operation] = {
-    op.name: op
-    for op in (
-        Operation("learnable_gd", _gradient_step, learned_net=True, step=True),
-        Operation("net", None, learned_net=True, step=False),
-        Operation("roll", _roll, learned_net=False, step=False, harmful=True),
-        Operation("noise", _noisy_gradient_step, learned_net=False, step=True, harmful=True, random=True),
-        Operation("zero", None, learned_net=False, step=False),
-    )
-}
+#: Operations by name; a plugin registers its own with ``OPERATIONS.register(op.name)(op)``.
+OPERATIONS: Registry[Operation] = Registry("operation")
+#: The candidate sets a search chooses from (``--ops``); a plugin's operation joins a set it registers.
+OP_SETS: Registry[tuple[str, ...]] = Registry("operation set")
 
-OP_SETS: dict[str, tuple[str, ...]] = {
-    "good": ("learnable_gd", "net"),
-    "all": ("learnable_gd", "net", "roll", "noise"),
-}
-
-
-def get_op_set(name: str) -> tuple[str, ...]:
-    try:
-        return OP_SETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown operation set {name!r} (known: {', '.join(OP_SETS)})") from None
+for _op in (
+    Operation("learnable_gd", _gradient_step, learned_net=True, step=True),
+    Operation("net", None, learned_net=True, step=False),
+    Operation("roll", _roll, learned_net=False, step=False, harmful=True),
+    Operation("noise", _noisy_gradient_step, learned_net=False, step=True, harmful=True, random=True),
+    Operation("zero", None, learned_net=False, step=False),
+):
+    OPERATIONS.register(_op.name)(_op)
+OP_SETS.register("good")(("learnable_gd", "net"))
+OP_SETS.register("all")(("learnable_gd", "net", "roll", "noise"))
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Registries of plugin kinds: the built-ins and a user's plugins come in through the same door.
 
-A registry maps names to what a kind needs (a problem's builder, ...). Built-in modules register
+A registry maps names to what a kind needs (a problem's builder, an operation, a relaxation's class, ...). Built-in modules register
 with ``REGISTRY.register(name)``; so does a user's module, which bohb-das finds without being edited:
 the user's package declares it as an entry point in the group ``bohb_das.plugins`` (in
 ``pyproject.toml``: ``[project.entry-points."bohb_das.plugins"] mine = "my_package.my_module"``), and
@@ -10,9 +10,10 @@ twice and plugins that fail to import are one-line ``ConfigError``s naming the c
 
 from __future__ import annotations
 
+import sys
 import threading
 from importlib import metadata
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 from bohb_das.errors import ConfigError
 
@@ -40,11 +41,14 @@ def load_plugins() -> None:
 
 
 class Registry(Generic[T]):
-    """Names -> entries of one plugin kind (``kind`` names it in errors)."""
+    """Names -> entries of one plugin kind (``kind`` names it in errors), read like a mapping:
+    ``registry[name]`` (an unknown name is a ``ConfigError`` listing the known ones), ``name in
+    registry``, iteration over the names in registration order. Every read loads the plugins first."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._modules: dict[str, str] = {}  # name -> the module that registered it
 
     def register(self, name: str) -> Callable[[T], T]:
         """A decorator that registers its argument under ``name`` and returns it unchanged."""
@@ -52,24 +56,33 @@ class Registry(Generic[T]):
             raise ConfigError(f"a {self.kind} name must be a non-empty string without ':', got {name!r}")
 
         def add(entry: T) -> T:
+            module = sys._getframe(1).f_globals.get("__name__", "?")  # the registering module's code calls add
             if self._entries.get(name, entry) is not entry:
-                raise ConfigError(f"{self.kind} {name!r} is registered twice (by {_origin(self._entries[name])} "
-                                  f"and {_origin(entry)})")
-            self._entries[name] = entry
+                raise ConfigError(f"{self.kind} {name!r} is registered twice (by {self._modules[name]} and {module})")
+            self._entries[name], self._modules[name] = entry, module
             return entry
 
         return add
 
-    def names(self) -> list[str]:
-        load_plugins()
-        return list(self._entries)
-
-    def get(self, name: str) -> T:
+    def __getitem__(self, name: str) -> T:
         load_plugins()
         if name not in self._entries:
             raise ConfigError(f"unknown {self.kind} {name!r} (known: {', '.join(self._entries)})")
         return self._entries[name]
 
+    def __contains__(self, name: object) -> bool:
+        load_plugins()
+        return name in self._entries
 
-def _origin(entry: object) -> str:
-    return f"{getattr(entry, '__module__', '?')}.{getattr(entry, '__qualname__', type(entry).__name__)}"
+    def __iter__(self) -> Iterator[str]:
+        load_plugins()
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        load_plugins()
+        return len(self._entries)
+
+    def modules(self) -> dict[str, str]:
+        """Name -> the module that registered it (a built-in's or a plugin's)."""
+        load_plugins()
+        return dict(self._modules)

@@ -13,21 +13,23 @@ DARTS mixes with a softmax. The alternatives from the related work change what t
 
 Every relaxation is monotone in alpha, so the argmax architecture is the argmax of alpha whatever the
 relaxation. ``progress`` (0 at the first step, 1 at the end) drives the schedules; the one-shot
-supernet is evaluated with the weights at progress 1 and without noise.
+supernet is evaluated with the weights at progress 1 and without noise. A new relaxation is a
+``Relaxation`` subclass registered in ``RELAXATIONS``, here or in a user's plugin module.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
 
-RELAXATIONS = ("softmax", "sparsemax", "sparsestmax", "sigmoid", "gumbel")
-
+if TYPE_CHECKING:
+    from bohb_das.hparams import HParams
 
 def sparsemax(z: torch.Tensor) -> torch.Tensor:
     """The Euclidean projection of each row of ``z`` (last dimension) onto the probability simplex."""
@@ -72,47 +74,70 @@ def max_radius(candidates: int) -> float:
     return math.sqrt(1 - 1 / candidates)
 
 
-@dataclass(frozen=True)
 class Relaxation:
-    """A relaxation with its settings (from ``HParams``); callable as ``(alpha, progress, noise)``."""
+    """Base: softmax mixing weights and no penalty. Built from the batch's hyperparameters ``hp``,
+    whose settings a relaxation reads (``HParams`` holds their defaults, validated in one place);
+    called as ``(alpha, progress, noise)``, where ``noise`` (one stream per trial) is None for the
+    noiseless weights of the one-shot supernet."""
 
-    name: str = "softmax"
-    gumbel_tau_max: float = 10.0
-    gumbel_tau_min: float = 0.1
-    sparsestmax_ramp: float = 1.0
-    zero_one_weight: float = 10.0
+    on_simplex: ClassVar[bool] = True  # the weights of an edge sum to 1
+
+    def __init__(self, hp: "HParams") -> None:
+        self.hp = hp
 
     def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
-        """Mixing weights at ``progress``; ``noise`` (one stream per trial) only for ``gumbel``,
-        where None means the noiseless argmax."""
-        if self.name == "softmax":
-            return torch.softmax(alpha, -1)
-        if self.name == "sparsemax":
-            return sparsemax(alpha)
-        if self.name == "sparsestmax":
-            fraction = min(1.0, progress / self.sparsestmax_ramp)
-            return sparsestmax(alpha, fraction * max_radius(alpha.shape[-1]))
-        if self.name == "sigmoid":
-            return torch.sigmoid(alpha)
-        if self.name == "gumbel":
-            if noise is None:
-                return F.one_hot(alpha.argmax(-1), alpha.shape[-1]).to(alpha.dtype)
-            uniform = noise.rand(*alpha.shape[1:], dtype=alpha.dtype).clamp(1e-10, 1 - 1e-10)
-            soft = torch.softmax((alpha - torch.log(-torch.log(uniform))) / self.temperature(progress), -1)
-            hard = F.one_hot(soft.argmax(-1), alpha.shape[-1]).to(alpha.dtype)
-            return hard - soft.detach() + soft  # straight-through: one-hot forward, soft gradient
-        raise ValueError(f"unknown relaxation {self.name!r}")
-
-    def temperature(self, progress: float) -> float:
-        """Gumbel-softmax's temperature, linear from ``gumbel_tau_max`` to ``gumbel_tau_min`` (GDAS)."""
-        return self.gumbel_tau_max + (self.gumbel_tau_min - self.gumbel_tau_max) * progress
+        return torch.softmax(alpha, -1)
 
     def penalty(self, alpha: torch.Tensor) -> torch.Tensor:
-        """(T,) extra architecture loss: FairDARTS's zero-one loss for ``sigmoid``, else 0."""
-        if self.name != "sigmoid":
-            return alpha.new_zeros(alpha.shape[0])
-        return -self.zero_one_weight * ((torch.sigmoid(alpha) - 0.5) ** 2).mean((1, 2))
+        """(T,) extra architecture loss."""
+        return alpha.new_zeros(alpha.shape[0])
 
-    @property
-    def on_simplex(self) -> bool:
-        return self.name != "sigmoid"
+
+#: Relaxations by name (``--relaxation``, the ``relaxation`` hyperparameter).
+RELAXATIONS: Registry[type[Relaxation]] = Registry("relaxation")
+RELAXATIONS.register("softmax")(Relaxation)
+
+
+@RELAXATIONS.register("sparsemax")
+class Sparsemax(Relaxation):
+    def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
+        return sparsemax(alpha)
+
+
+@RELAXATIONS.register("sparsestmax")
+class Sparsestmax(Relaxation):
+    """The radius grows linearly to one-hot over the first ``sparsestmax_ramp`` of the search."""
+
+    def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
+        fraction = min(1.0, progress / self.hp.sparsestmax_ramp)
+        return sparsestmax(alpha, fraction * max_radius(alpha.shape[-1]))
+
+
+@RELAXATIONS.register("sigmoid")
+class Sigmoid(Relaxation):
+    """FairDARTS, with its zero-one loss of weight ``zero_one_weight``."""
+
+    on_simplex = False
+
+    def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
+        return torch.sigmoid(alpha)
+
+    def penalty(self, alpha: torch.Tensor) -> torch.Tensor:
+        return -self.hp.zero_one_weight * ((torch.sigmoid(alpha) - 0.5) ** 2).mean((1, 2))
+
+
+@RELAXATIONS.register("gumbel")
+class Gumbel(Relaxation):
+    """GDAS: hard samples with straight-through gradients; without noise, the argmax."""
+
+    def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
+        if noise is None:
+            return F.one_hot(alpha.argmax(-1), alpha.shape[-1]).to(alpha.dtype)
+        uniform = noise.rand(*alpha.shape[1:], dtype=alpha.dtype).clamp(1e-10, 1 - 1e-10)
+        soft = torch.softmax((alpha - torch.log(-torch.log(uniform))) / self.temperature(progress), -1)
+        hard = F.one_hot(soft.argmax(-1), alpha.shape[-1]).to(alpha.dtype)
+        return hard - soft.detach() + soft  # straight-through: one-hot forward, soft gradient
+
+    def temperature(self, progress: float) -> float:
+        """Linear from ``gumbel_tau_max`` to ``gumbel_tau_min`` (GDAS)."""
+        return self.hp.gumbel_tau_max + (self.hp.gumbel_tau_min - self.hp.gumbel_tau_max) * progress

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from bohb_das import second_order, zero_order
-from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
 from bohb_das.optim import BlockOptimizer, alpha_optimizer, blocks_of, per_trial
-from bohb_das.relaxations import Relaxation
+from bohb_das.registry import Registry
+from bohb_das.relaxations import RELAXATIONS
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import Genotype, SearchSpace
 from bohb_das.training import STEPS_PER_EPOCH, Failures, TrialData, Progress, build, evaluate, train, trial_losses
@@ -31,16 +31,16 @@ from bohb_das.training import STEPS_PER_EPOCH, Failures, TrialData, Progress, bu
 ALPHA_INIT_STD = 1e-3
 ALPHA_WARMUP_FRACTION = 0.2
 
+#: Architecture updates by name (``first_order`` is DAS): a rule maps the step (its data, objective,
+#: alpha and optimizer) to alpha's gradient, or moves alpha itself and returns None.
+UPDATES: "Registry[Callable[[ArchitectureStep], torch.Tensor | None]]" = Registry("architecture update")
+
 
 @dataclass
 class SearchOutcome:
     genotypes: list[Genotype]
     alphas: torch.Tensor  # (T, edges, candidates)
     one_shot_psnr: torch.Tensor  # (T,)
-
-
-def relaxation_of(hp: HParams) -> Relaxation:
-    return Relaxation(hp.relaxation, hp.gumbel_tau_max, hp.gumbel_tau_min, hp.sparsestmax_ramp, hp.zero_one_weight)
 
 
 class ArchitectureStep:
@@ -59,12 +59,10 @@ class ArchitectureStep:
         update: str = "first_order",
     ):
         self.model, self.alpha, self.data, self.failures = model, alpha, data, failures
-        if update not in UPDATES:
-            raise ConfigError(f"unknown architecture update {update!r} (known: {', '.join(UPDATES)})")
         self.rule = UPDATES[update]
         self.blocks = blocks_of(per_trial(hp, data.trials))
         self.shared = self.blocks[0].hparams
-        self.relaxation = relaxation_of(self.shared)
+        self.relaxation = RELAXATIONS[self.shared.relaxation](self.shared)
         device = data.device
         self.noise = TrialStreams(data.seeds, "relaxation-noise", device)
         self.directions = TrialStreams(data.seeds, "zero-order-directions", device)
@@ -217,11 +215,11 @@ def search_alpha_only(arch_step: ArchitectureStep, epochs: int, failures: Failur
             progress("search", (step + 1) // STEPS_PER_EPOCH, epochs)
 
 
-#: The architecture updates by name (``first_order`` is DAS).
-UPDATES: dict[str, Callable[[ArchitectureStep], torch.Tensor | None]] = {
-    "first_order": first_order,
-    "second_order": second_order.unrolled_gradient,
-    "zarts_rs": zero_order.random_search_gradient,
-    "zarts_mgs": zero_order.mgs_gradient,
-    "zarts_gld": zero_order.gld_move,
-}
+for _name, _rule in (
+    ("first_order", first_order),
+    ("second_order", second_order.unrolled_gradient),
+    ("zarts_rs", zero_order.random_search_gradient),
+    ("zarts_mgs", zero_order.mgs_gradient),
+    ("zarts_gld", zero_order.gld_move),
+):
+    UPDATES.register(_name)(_rule)

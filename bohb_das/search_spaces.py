@@ -18,11 +18,15 @@ from torch import nn
 
 from bohb_das.errors import ConfigError
 from bohb_das.operations import Context, MixedOp, per_trial
+from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
 
 SEQUENTIAL_LAYERS = 10
 CELLS = 2
 CELL_STATES = 5
+
+#: Search spaces by name (``--space``; a space's ``name`` is the name it registers under).
+SPACES: "Registry[type[SearchSpace]]" = Registry("search space")
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,9 @@ class Genotype:
     def from_json(cls, value: Any) -> "Genotype":
         if not isinstance(value, dict) or set(value) != {"space", "ops"} or not isinstance(value["ops"], list):
             raise ConfigError(f"a genotype is {{'space': ..., 'ops': [...]}}, got {value!r}")
-        space = SPACES.get(value["space"])
-        if space is None:
+        if value["space"] not in SPACES:
             raise ConfigError(f"unknown search space {value['space']!r} in genotype")
+        space = SPACES[value["space"]]
         if len(value["ops"]) != len(space.edges):
             raise ConfigError(f"a {value['space']} genotype has {len(space.edges)} ops, got {len(value['ops'])}")
         return cls(value["space"], tuple(value["ops"]))
@@ -126,6 +130,7 @@ class SearchSpace(nn.Module):
         return nn.functional.one_hot(choice, len(self.candidates)).to(self.skip.dtype)
 
 
+@SPACES.register("sequential")
 class SequentialSpace(SearchSpace):
     """Paper 4.1: ``x_{j+1} = sum_t w_jt o_t(x_j)`` over 10 layers from ``x_0 = u0``."""
 
@@ -145,6 +150,7 @@ def _cell_edges() -> tuple[str, ...]:
     )
 
 
+@SPACES.register("cell")
 class CellSpace(SearchSpace):
     """Paper 4.2: two cells; ``s_j = sum_{i<j} mixed_ij(s_i)`` over 5 states (15 edges per cell, with
     ``zero`` among the candidates), the last two states merged by a 1x1 convolution (2 -> 1 channels)."""
@@ -176,12 +182,4 @@ class CellSpace(SearchSpace):
         return s
 
 
-SPACES: dict[str, type[SearchSpace]] = {"sequential": SequentialSpace, "cell": CellSpace}
-
-
-def get_space(name: str) -> type[SearchSpace]:
-    try:
-        return SPACES[name]
-    except KeyError:
-        raise ConfigError(f"unknown search space {name!r} (known: {', '.join(SPACES)})") from None
 

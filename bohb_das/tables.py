@@ -64,8 +64,7 @@ class Grid:
             raise ConfigError(f"k must be a positive integer or 'auto', got {self.k!r}")
         for variant in self.methods:
             method, relaxation = split_variant(variant)
-            if method not in METHODS:
-                raise ConfigError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
+            METHODS[method]  # validates the name
             if relaxation is not None:
                 HParams(relaxation=relaxation)  # validates the name
         for profile in self.profiles:  # validates every axis before anything runs

@@ -20,10 +20,10 @@ from bohb_das.errors import ConfigError, require_integer
 from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.methods import DEFAULT_RANDOM_SEARCH_K, METHODS, retrain
-from bohb_das.operations import get_op_set
+from bohb_das.operations import OP_SETS
 from bohb_das.optim import blocks_of, grouped_order, per_trial
 from bohb_das.profiles import Profile, load_profile, profile_of_record
-from bohb_das.search_spaces import get_space
+from bohb_das.search_spaces import SPACES
 from bohb_das.training import Progress, TrialData
 
 __all__ = ["COMPUTATION_VERSION", "METHODS", "TrialResult", "TrialSpec", "resolve_device", "retrain", "run_trials"]
@@ -57,10 +57,9 @@ class TrialSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "profile", load_profile(self.profile))
         get_problem(self.formation, self.profile)
-        get_op_set(self.ops)
-        get_space(self.space)
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown method {self.method!r} (known: {', '.join(METHODS)})")
+        OP_SETS[self.ops]
+        SPACES[self.space]
+        METHODS[self.method]
         for name in ("epochs", "width"):
             require_integer(name, getattr(self, name))
         if self.method == "random_search":

@@ -6,7 +6,7 @@ from bohb_das import operations
 from bohb_das.kernels import load as load_kernel
 from bohb_das.errors import ConfigError
 from bohb_das.problems import get_problem
-from bohb_das.operations import OP_SETS, OPERATIONS, Context, MixedOp, get_op_set
+from bohb_das.operations import OP_SETS, OPERATIONS, Context, MixedOp
 from bohb_das.rng import TrialStreams
 
 T, B, N, C = 3, 16, 50, 8
@@ -122,7 +122,7 @@ def test_mixed_op_is_the_weighted_sum_of_its_operations(monkeypatch):
 
 
 def test_op_sets_and_unknown_names():
-    assert get_op_set("good") == ("learnable_gd", "net")
-    assert get_op_set("all") == ("learnable_gd", "net", "roll", "noise")
+    assert OP_SETS["good"] == ("learnable_gd", "net")
+    assert OP_SETS["all"] == ("learnable_gd", "net", "roll", "noise")
     with pytest.raises(ConfigError, match="unknown operation set 'bad'"):
-        get_op_set("bad")
+        OP_SETS["bad"]

@@ -1,12 +1,13 @@
-"""Plugins: a user's package adds a problem through the ``bohb_das.plugins`` entry points, without
-editing bohb-das, and it runs in a trial and in a BOHB run; broken plugins and clashing names are
-one-line errors."""
+"""Plugins: a user's package adds a problem, an operation, a relaxation and an architecture update
+(one module each) through the ``bohb_das.plugins`` entry points, without editing bohb-das, and they
+run in a trial and in a BOHB run; broken plugins and clashing names are one-line errors."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -59,24 +60,66 @@ def inpaint(profile):
 '''
 
 
-def install(tmp_path: Path, module: str, source: str) -> dict[str, str]:
-    """Installs a one-module package declaring ``module`` as a bohb-das plugin into a target folder
-    (not into the test venv, which other tests share); returns the environment that sees it."""
-    package = tmp_path / f"{module}-package"
+OPERATION = '''
+"""A user's operation: half the current estimate, and the good set with it."""
+from bohb_das.operations import OP_SETS, OPERATIONS, Operation
+
+
+def _halve(u, gradient, tau, ctx):
+    return 0.5 * u
+
+
+OPERATIONS.register("halve")(Operation("halve", _halve, learned_net=False, step=False))
+OP_SETS.register("good_halve")(("learnable_gd", "net", "halve"))
+'''
+
+RELAXATION = '''
+"""A user's relaxation: a softmax at temperature 2."""
+import torch
+
+from bohb_das.relaxations import RELAXATIONS, Relaxation
+
+
+@RELAXATIONS.register("soft2")
+class SoftmaxAtTwo(Relaxation):
+    def __call__(self, alpha, progress=1.0, noise=None):
+        return torch.softmax(alpha / 2, -1)
+'''
+
+UPDATE = '''
+"""A user's architecture update: the sign of DAS's gradient (signSGD on alpha), as method das_sign."""
+from bohb_das.methods import METHODS, searching
+from bohb_das.search import UPDATES, first_order
+
+
+@UPDATES.register("sign")
+def sign(step):
+    return first_order(step).sign()
+
+
+METHODS.register("das_sign")(searching("sign"))
+'''
+
+
+def install(tmp_path: Path, package_name: str, modules: dict[str, str]) -> dict[str, str]:
+    """Installs a package of ``modules`` (name -> source), each declared a bohb-das plugin, into a
+    target folder (not into the test venv, which other tests share); returns the environment that sees it."""
+    package = tmp_path / f"{package_name}-package"
     package.mkdir()
-    (package / f"{module}.py").write_text(source)
+    for module, source in modules.items():
+        (package / f"{module}.py").write_text(source)
+    entry_points = "\n".join(f'{module} = "{module}"' for module in modules)
     (package / "pyproject.toml").write_text(textwrap.dedent(f"""
         [build-system]
         requires = ["setuptools>=64"]
         build-backend = "setuptools.build_meta"
         [project]
-        name = "{module.replace('_', '-')}"
+        name = "{package_name.replace('_', '-')}"
         version = "0.1"
         [tool.setuptools]
-        py-modules = ["{module}"]
+        py-modules = {json.dumps(list(modules))}
         [project.entry-points."bohb_das.plugins"]
-        {module} = "{module}"
-    """))
+    """) + entry_points + "\n")
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--no-index", "--target", str(target), str(package)], check=True, timeout=120)
@@ -89,7 +132,7 @@ def bohb_das(args: list[str], env: dict[str, str], timeout: float = 240) -> subp
 
 
 def test_a_plugin_problem_runs_in_a_trial_and_in_bohb(tmp_path):
-    env = install(tmp_path, "inpaint_plugin", PLUGIN)
+    env = install(tmp_path, "inpaint_plugin", {"inpaint_plugin": PLUGIN})
     trial = bohb_das(["trial", "--formation", "inpaint", "--trials", "2", "--epochs", "2", "--width", "4", "--json"], env)
     assert trial.returncode == 0, trial.stderr
     records = [json.loads(line) for line in trial.stdout.splitlines()]
@@ -106,8 +149,26 @@ def test_a_plugin_problem_runs_in_a_trial_and_in_bohb(tmp_path):
     assert len(infos) >= 4 and all(i["status"] == "ok" and math.isfinite(i["arch_psnr"]) for i in infos)
 
 
+def test_plugin_operation_relaxation_and_update_run_in_a_trial(tmp_path):
+    env = install(tmp_path, "my_search", {"halve_op": OPERATION, "soft2_relaxation": RELAXATION, "sign_update": UPDATE})
+    trial = bohb_das(["trial", "--ops", "good_halve", "--method", "das_sign", "--relaxation", "soft2",
+                      "--trials", "2", "--epochs", "2", "--width", "4", "--json"], env)
+    assert trial.returncode == 0, trial.stderr
+    records = [json.loads(line) for line in trial.stdout.splitlines()]
+    assert [(r["spec"]["ops"], r["spec"]["method"], r["spec"]["hparams"]["relaxation"]) for r in records] == \
+        [("good_halve", "das_sign", "soft2")] * 2
+    assert all(r["status"] == "ok" and math.isfinite(r["one_shot_psnr"]) for r in records), records
+    assert all(len(edge) == 3 for r in records for edge in r["alphas"])  # halve is a candidate of every edge
+    listed = bohb_das(["plugins"], env, timeout=60).stdout
+    for name, module in (("halve", "halve_op"), ("good_halve", "halve_op"), ("soft2", "soft2_relaxation"),
+                         ("sign", "sign_update"), ("das_sign", "sign_update")):
+        assert re.search(rf"^  {name} +{module}\b", listed, re.M), listed
+    unknown = bohb_das(["trial", "--ops", "good_halve", "--trials", "1", "--epochs", "1"], {**os.environ})
+    assert unknown.returncode == 2 and "unknown operation set 'good_halve' (known: good, all)" in unknown.stderr
+
+
 def test_a_broken_plugin_is_one_line_naming_it(tmp_path):
-    env = install(tmp_path, "broken_plugin", "raise RuntimeError('missing dependency xyz')\n")
+    env = install(tmp_path, "broken_plugin", {"broken_plugin": "raise RuntimeError('missing dependency xyz')\n"})
     out = bohb_das(["trial", "--trials", "1", "--epochs", "1", "--width", "4"], env, timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
@@ -118,8 +179,8 @@ def test_names_are_registered_once():
     with pytest.raises(ConfigError, match="formation 'blur' is registered twice"):
         PROBLEMS.register("blur")(lambda profile: None)
     registry: Registry[int] = Registry("thing")
-    assert registry.register("a")(1) == 1 and registry.get("a") == 1
+    assert registry.register("a")(1) == 1 and registry["a"] == 1
     with pytest.raises(ConfigError, match="unknown thing 'b' \\(known: a\\)"):
-        registry.get("b")
+        registry["b"]
     with pytest.raises(ConfigError, match="without ':'"):
         registry.register("das:gumbel")

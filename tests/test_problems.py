@@ -61,7 +61,7 @@ def test_psnr_matches_definition():
 
 def test_backprojection_floor():
     assert get_problem("blur").backprojection_psnr() > get_problem("downsampling").backprojection_psnr()
-    assert all(math.isfinite(get_problem(n).backprojection_psnr()) for n in PROBLEMS.names())
+    assert all(math.isfinite(get_problem(n).backprojection_psnr()) for n in PROBLEMS)
 
 
 def test_unknown_formation_is_refused():

@@ -6,7 +6,7 @@ import torch
 from bohb_das.errors import ConfigError
 from bohb_das.problems import get_problem
 from bohb_das.operations import OP_SETS
-from bohb_das.search_spaces import SPACES, CellSpace, Genotype, SequentialSpace, get_space
+from bohb_das.search_spaces import SPACES, CellSpace, Genotype, SequentialSpace
 from bohb_das.training import TrialData, build
 
 
@@ -18,7 +18,7 @@ def data(seeds=(0, 1)):
 @pytest.mark.parametrize("ops", sorted(OP_SETS))
 def test_every_space_maps_signals_to_signals(space, ops):
     p = data()
-    model = build(get_space(space), OP_SETS[ops], p, 4, "init")
+    model = build(SPACES[space], OP_SETS[ops], p, 4, "init")
     weights = torch.softmax(torch.randn(2, len(model.edges), len(model.candidates), dtype=torch.float64), -1)
     x, ctx = p.batch()
     assert model(ctx.u0, weights, ctx).shape == x.shape == (2, p.problem.batch_size, 50)
@@ -45,7 +45,7 @@ def test_discretize_keeps_argmax_and_drops_zero_edges():
 
 @pytest.mark.parametrize("space", sorted(SPACES))
 def test_genotype_round_trips_through_json(space):
-    model = build(get_space(space), OP_SETS["all"], data(), 4, "init")
+    model = build(SPACES[space], OP_SETS["all"], data(), 4, "init")
     genotype = model.discretize(torch.randn(2, len(model.edges), len(model.candidates)))[1]
     again = Genotype.from_json(json.loads(json.dumps(genotype.to_json())))
     assert again == genotype
@@ -73,4 +73,4 @@ def test_unknown_operation_in_genotype_is_refused():
 
 def test_unknown_space_is_refused():
     with pytest.raises(ConfigError, match="unknown search space 'dag'"):
-        get_space("dag")
+        SPACES["dag"]

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from bohb_das.errors import ConfigError
 
-SUBCOMMAND_MODULES = ("trial", "table", "plot", "bohb", "report", "bench")
+SUBCOMMAND_MODULES = ("trial", "table", "plot", "bohb", "report", "bench", "plugins")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,12 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from bohb_das.bench import run_bench
     from bohb_das.errors import ConfigError
-    from bohb_das.operations import get_op_set
+    from bohb_das.operations import OP_SETS
     from bohb_das.profiles import load_profile
-    from bohb_das.search_spaces import get_space
+    from bohb_das.search_spaces import SPACES
     from bohb_das.trial import resolve_device
 
-    get_space(args.space), get_op_set(args.ops)
+    SPACES[args.space], OP_SETS[args.ops]
     if min(args.trials) < 1 or args.epochs < 1 or args.width < 1 or args.paper_batch < 1 or args.workers < 1:
         raise ConfigError("--trials, --epochs, --width, --paper-batch and --workers must be positive")
     if args.slots < 0:

@@ -7,6 +7,9 @@ import argparse
 from bohb_das.hparams import HParams
 
 
+#: Where every flag that takes a registered name points for the full list.
+NAMES_EPILOG = "`bohb-das plugins` lists every name that --formation, --ops, --space, --method and --relaxation accept."
+
 PROFILE_HELP = ("experiment profile: the paper's open readings (blur units, noise, roll, loss reduction, PSNR peak, "
                 "residual form); a name in bohb_das/spaces/profiles (paper, spec-v1, ...) or a YAML file (default: paper)")
 
@@ -17,12 +20,14 @@ def add_profile_argument(parser: argparse.ArgumentParser, help: str = PROFILE_HE
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """The experiment axes: profile, formation, operation set, search space, budget, width."""
+    parser.epilog = NAMES_EPILOG
     add_profile_argument(parser)
     parser.add_argument("--formation", default="blur",
                         help="the problem (the paper's data formation): blur, downsampling (1-D signals), deblur2d, "
-                        "superres2d, superres2d_x4 (32x32 image patches) or one that a plugin registers (default: blur)")
-    parser.add_argument("--ops", default="all", help="operation set: good or all (default: all)")
-    parser.add_argument("--space", default="sequential", help="search space: sequential or cell (default: sequential)")
+                        "superres2d, superres2d_x4 (32x32 image patches) or a plugin's (default: blur)")
+    parser.add_argument("--ops", default="all", help="operation set: good, all or a plugin's (default: all)")
+    parser.add_argument("--space", default="sequential",
+                        help="search space: sequential, cell or a plugin's (default: sequential)")
     parser.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")
 
 
@@ -46,7 +51,7 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--alpha-scheduler", help="none or linear")
     group.add_argument("--alpha-optimizer", help="adam or gd")
     beyond = parser.add_argument_group("beyond the paper (relaxations: any method; zo_*: the zarts_* methods)")
-    beyond.add_argument("--relaxation", help="softmax (default), sparsemax, sparsestmax, sigmoid or gumbel")
+    beyond.add_argument("--relaxation", help="softmax (default), sparsemax, sparsestmax, sigmoid, gumbel or a plugin's")
     beyond.add_argument("--gumbel-tau-max", type=float, help="gumbel: temperature at the start (default: 10)")
     beyond.add_argument("--gumbel-tau-min", type=float, help="gumbel: temperature at the end (default: 0.1)")
     beyond.add_argument("--sparsestmax-ramp", type=float,

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bohb_das.cli.common import PROFILE_HELP, add_run_arguments
+from bohb_das.cli.common import NAMES_EPILOG, PROFILE_HELP, add_run_arguments
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     """The trials behind a table or plot: a grid to run (through the cache) or JSON-lines files."""
+    parser.epilog = NAMES_EPILOG
     group = parser.add_argument_group("trials (run through the cache unless --from is given)")
     group.add_argument("--from", dest="sources", nargs="+", type=Path, metavar="FILE",
                        help="read trial records from these JSON-lines files (bohb-das trial --output/--json) instead")
@@ -25,7 +26,7 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--space", nargs="+", default=["sequential"], help="search spaces (default: sequential)")
     group.add_argument("--methods", nargs="+", default=["das"],
                        help="das, das_single, gd_only, nets_only, random, random_search, darts2, zarts_rs, zarts_mgs, "
-                       "zarts_gld; METHOD:RELAXATION (e.g. das:gumbel) replaces the relaxation (default: das)")
+                       "zarts_gld or a plugin's; METHOD:RELAXATION (e.g. das:gumbel) replaces the relaxation (default: das)")
     group.add_argument("--trials", type=int, default=75, help="trials (seeds) per cell (default: 75, the paper's)")
     group.add_argument("--epochs", type=int, default=50, help="search epochs; retraining uses as many (default: 50)")
     group.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")

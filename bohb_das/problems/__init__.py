@@ -21,7 +21,7 @@ PROBLEMS: Registry[Callable[[Profile], Problem]] = Registry("formation")  # the 
 
 def get_problem(name: str, profile: Profile | str | None = None) -> Problem:
     """The problem ``name`` under ``profile`` (default: the default profile)."""
-    return PROBLEMS.get(name)(load_profile(profile))
+    return PROBLEMS[name](load_profile(profile))
 
 
 for _builtin in ("cosine1d", "images2d"):  # the built-ins register on import, as a plugin's module does

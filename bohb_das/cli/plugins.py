@@ -1,0 +1,32 @@
+"""``bohb-das plugins``: every registered name of every plugin kind, and the module that registered it."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plugins", help="list the registered problems, operations, spaces, updates, methods and relaxations",
+        description="Every name that --formation, --ops, --space, --method and --relaxation accept, with the "
+        "module that registered it: the built-ins and the modules of installed packages' bohb_das.plugins "
+        "entry points (README: 'Plugins'). A plugin that fails to import is named in one line.",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bohb_das.methods import METHODS
+    from bohb_das.operations import OP_SETS, OPERATIONS
+    from bohb_das.problems import PROBLEMS
+    from bohb_das.relaxations import RELAXATIONS
+    from bohb_das.search import UPDATES
+    from bohb_das.search_spaces import SPACES
+
+    for flag, registry in (("--formation", PROBLEMS), ("", OPERATIONS), ("--ops", OP_SETS), ("--space", SPACES),
+                           ("", UPDATES), ("--method", METHODS), ("--relaxation", RELAXATIONS)):
+        print(f"{registry.kind}s" + (f" ({flag})" if flag else "") + ":")
+        for name, module in registry.modules().items():
+            detail = f" = {', '.join(OP_SETS[name])}" if registry is OP_SETS else ""
+            print(f"  {name:<16} {module}{detail}")
+    return 0
