@@ -11,12 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from bohb_das.paper import PAPER, TABLE1_ORDERINGS, Cell
-from bohb_das.results import group_statistics
+from bohb_das.results import TrialRecord, group_statistics
 
 #: The column of the paper's own numbers (not "paper": that is the default profile's name).
 PUBLISHED = "published"
@@ -30,7 +30,7 @@ CLEAR_GAP_DB = 1.0
 Medians = dict[str, dict[Cell, tuple[float, float]]]
 
 
-def medians(records: Sequence[Mapping[str, Any]]) -> Medians:
+def medians(records: Sequence[TrialRecord]) -> Medians:
     """profile -> cell -> (median, mean) of the architecture PSNR, for the cells the paper has; with
     trials of several scales, each (profile, scale) is a column of its own. Computed once and handed
     to the three tables below (grouping runs the bootstrap of every group)."""

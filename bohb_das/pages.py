@@ -25,7 +25,7 @@ import seaborn as sns  # noqa: E402
 
 from bohb_das.errors import ConfigError  # noqa: E402
 from bohb_das.plots import scatter, transfer_heatmap  # noqa: E402
-from bohb_das.results import column, group_statistics  # noqa: E402
+from bohb_das.results import TrialRecord, column, group_statistics  # noqa: E402
 
 RENDER_CHECK = """<script>
 window.addEventListener("load", () => {
@@ -65,7 +65,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     return pd.DataFrame(rows).astype(str).to_html(index=False, border=0)
 
 
-def write_study_report(records: Sequence[dict[str, Any]], output: str | os.PathLike[str]) -> Path:
+def write_study_report(records: Sequence[TrialRecord], output: str | os.PathLike[str]) -> Path:
     """A study's trials: per-cell statistics, the distribution of both PSNRs in every cell (not only
     max / mean / median), the one-shot vs architecture scatter and the transfer heatmap."""
     if not records:
@@ -103,9 +103,9 @@ def _statistics_row(row: dict[str, Any]) -> dict[str, Any]:
             "one-shot max / mean / median": " / ".join(fmt(row[f"one_shot_{s}"]) for s in ("max", "mean", "median"))}
 
 
-def _distribution(records: Sequence[dict[str, Any]], target: str, label: str) -> plt.Figure:
+def _distribution(records: Sequence[TrialRecord], target: str, label: str) -> plt.Figure:
     frame = pd.DataFrame({
-        "cell": [f"{r['method']} · {r['hparams_name']}\n{r['formation']} · {r['ops']} ops · {r['space']}" for r in records],
+        "cell": [f"{r.method} · {r.hparams_name}\n{r.formation} · {r.ops} ops · {r.space}" for r in records],
         label: column(records, target),
     }).dropna()
     cells = list(dict.fromkeys(frame["cell"]))

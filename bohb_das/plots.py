@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import matplotlib
 
@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from bohb_das.errors import ConfigError  # noqa: E402
-from bohb_das.results import column, correlation, group_statistics  # noqa: E402
+from bohb_das.results import TrialRecord, column, correlation, group_statistics  # noqa: E402
 
 
 #: Below this many trials a bootstrap interval of a correlation says little (at n = 4 it spans
@@ -30,15 +30,15 @@ from bohb_das.results import column, correlation, group_statistics  # noqa: E402
 MIN_TRIALS_FOR_CI = 10
 
 
-def _frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def _frame(records: Sequence[TrialRecord]) -> pd.DataFrame:
     frame = pd.DataFrame({
-        "hparams": [r["hparams_name"] for r in records],
-        "formation": [r["formation"] for r in records],
-        "ops": [r["ops"] for r in records],
-        "space": [r["space"] for r in records],
-        "method": [r["method"] for r in records],
-        "profile": [r["profile"] for r in records],
-        "scale": [r["scale"] for r in records],
+        "hparams": [r.hparams_name for r in records],
+        "formation": [r.formation for r in records],
+        "ops": [r.ops for r in records],
+        "space": [r.space for r in records],
+        "method": [r.method for r in records],
+        "profile": [r.profile for r in records],
+        "scale": [r.scale for r in records],
         "floor": column(records, "backprojection_psnr"),  # each trial's own, NaN in records that predate it
         "one-shot PSNR (dB)": column(records, "one_shot_psnr"),
         "architecture PSNR (dB)": column(records, "arch_psnr"),
@@ -46,7 +46,7 @@ def _frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return frame.dropna(subset=["one-shot PSNR (dB)", "architecture PSNR (dB)"])
 
 
-def scatter(records: Sequence[dict[str, Any]], path: str | Path, seed: int = 0) -> Path:
+def scatter(records: Sequence[TrialRecord], path: str | Path, seed: int = 0) -> Path:
     """Hyperparameter sets down, formations across (axes shared within a formation): every trial with
     a one-shot PSNR as a point (architecture PSNR up, one-shot PSNR across), one colour and
     regression line per operation set, Pearson r and Spearman rho (95% bootstrap CI of r) in the
@@ -93,7 +93,7 @@ def scatter(records: Sequence[dict[str, Any]], path: str | Path, seed: int = 0) 
     return _save(fig, path)
 
 
-def transfer_heatmap(records: Sequence[dict[str, Any]], path: str | Path, stat: str = "median", method: str = "das") -> Path:
+def transfer_heatmap(records: Sequence[TrialRecord], path: str | Path, stat: str = "median", method: str = "das") -> Path:
     """Median (or max / mean) architecture PSNR of ``method``: hyperparameter sets down, formation
     (and operation set) across, the paper's Table 3 at a glance."""
     rows = [r for r in group_statistics(records) if r["method"] == method]

@@ -1,7 +1,8 @@
 """Statistics over trials: what the paper's tables and figures report.
 
-Trial records are ``TrialResult.to_dict()`` or its JSON (``bohb-das trial --json`` / ``--output``
-lines, the cache). Records are grouped by (method, hyperparameter set, formation, ops, space,
+Trial records are read from ``TrialResult.to_dict()`` or its JSON (``bohb-das trial --json`` /
+``--output`` lines, the cache) into ``TrialRecord``s: the record's fields, typed, and the labels it
+is grouped by. Records are grouped by (method, hyperparameter set, formation, ops, space,
 profile, scale = epochs and width), so that trials of another scale are never pooled; each
 group gets max / mean / median of both PSNRs (paper Tables 1-4), the failed count, the mean time,
 the one-shot vs architecture correlation with a seeded bootstrap interval (Figures 3-4) and, for
@@ -16,6 +17,7 @@ import json
 import math
 import statistics
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -41,13 +43,13 @@ def summarize(values: Iterable[float]) -> dict[str, float | int]:
     }
 
 
-def column(trials: Iterable[Mapping[str, Any]], key: str) -> list[float]:
-    """A PSNR (or other number) per record; null/None (JSON's NaN) becomes NaN."""
-    return [math.nan if t.get(key) is None else float(t[key]) for t in trials]
+def column(trials: Iterable[Any], key: str) -> list[float]:
+    """A PSNR (or other number) per trial (``TrialRecord`` or ``TrialResult``)."""
+    return [float(getattr(t, key)) for t in trials]
 
 
-def trial_summary(trials: Iterable[Mapping[str, object]]) -> dict[str, dict[str, float | int]]:
-    """Summaries of both targets over trial records (``TrialResult.to_dict()`` or their JSON)."""
+def trial_summary(trials: Iterable[Any]) -> dict[str, dict[str, float | int]]:
+    """Summaries of both targets over trials (``TrialRecord`` or ``TrialResult``)."""
     trials = list(trials)
     return {"one_shot_psnr": summarize(column(trials, "one_shot_psnr")), "arch_psnr": summarize(column(trials, "arch_psnr"))}
 
@@ -73,6 +75,43 @@ def dumps(value: Any) -> str:
 REQUIRED = ("seed", "status", "one_shot_psnr", "arch_psnr", "seconds", "spec")
 
 
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial as the statistics read it. The fields of its JSON record (an absent PSNR,
+    JSON null, as NaN; ``backprojection_psnr`` NaN in records that predate it; ``spec`` as written),
+    then the labels it is grouped by (``label``)."""
+
+    seed: int
+    status: str  # "ok" | "failed"
+    reason: str | None
+    one_shot_psnr: float
+    arch_psnr: float
+    seconds: float
+    backprojection_psnr: float
+    genotype: dict[str, Any] | None
+    alphas: list[Any]
+    device: str | None
+    spec: dict[str, Any]
+    hparams_name: str
+    method: str  # the method, or method:relaxation (``method_variant``)
+    formation: str
+    ops: str
+    space: str
+    profile: str  # the profile's name
+    scale: str  # ``scale_label``
+
+    def to_json(self) -> dict[str, Any]:
+        """The trial record (with its ``hparams_name``, which ``label`` reads back)."""
+        out = asdict(self)
+        for key in ("method", "formation", "ops", "space", "profile", "scale"):
+            del out[key]
+        return out
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
 def parse_record(line: str, where: str) -> dict[str, Any]:
     """One trial record from a JSON line; anything else is a ConfigError naming ``where``."""
     try:
@@ -84,7 +123,7 @@ def parse_record(line: str, where: str) -> dict[str, Any]:
     return record
 
 
-def load_trials(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+def load_trials(paths: Sequence[str | Path]) -> list[TrialRecord]:
     """The records of JSON-lines files (``bohb-das trial --output`` / ``--json``), labelled."""
     records = []
     for path in paths:
@@ -124,17 +163,23 @@ def method_variant(spec: Mapping[str, Any]) -> str:
     return spec["method"] if relaxation == "softmax" else f"{spec['method']}:{relaxation}"
 
 
-def label(record: dict[str, Any], hparams_name: str | None = None) -> dict[str, Any]:
-    """The record with the flat grouping fields added (``hparams_name`` given or looked up; the
+def label(record: Mapping[str, Any], hparams_name: str | None = None) -> TrialRecord:
+    """The typed record of a JSON trial record, labelled (``hparams_name`` given or looked up; the
     relaxation shows in ``method``, not in the hyperparameter set's name; a record without a profile
     predates profiles and is spec-v1's)."""
     from bohb_das.profiles import profile_of_record
 
     spec = record["spec"]
     hparams = {k: v for k, v in spec.get("hparams", {}).items() if k != "relaxation"}
-    name = hparams_name or record.get("hparams_name") or hparams_label(hparams)
-    return {**record, "hparams_name": name, "method": method_variant(spec), "profile": profile_of_record(spec).name,
-            "scale": scale_label(spec), **{key: spec.get(key) for key in ("formation", "ops", "space")}}
+    return TrialRecord(
+        seed=int(record["seed"]), status=record["status"], reason=record.get("reason"),
+        one_shot_psnr=_number(record["one_shot_psnr"]), arch_psnr=_number(record["arch_psnr"]),
+        seconds=float(record["seconds"]), backprojection_psnr=_number(record.get("backprojection_psnr")),
+        genotype=record.get("genotype"), alphas=record.get("alphas", []), device=record.get("device"), spec=spec,
+        hparams_name=hparams_name or record.get("hparams_name") or hparams_label(hparams),
+        method=method_variant(spec), formation=spec.get("formation"), ops=spec.get("ops"), space=spec.get("space"),
+        profile=profile_of_record(spec).name, scale=scale_label(spec),
+    )
 
 
 def scale_label(spec: Mapping[str, Any]) -> str:
@@ -203,11 +248,11 @@ def steps_to_beat(random_arch_psnr: Sequence[float], target: float) -> float:
     return len(values) / wins if wins else math.inf
 
 
-def group_key(record: Mapping[str, Any]) -> tuple:
-    return tuple(record[key] for key in GROUP_KEYS)
+def group_key(record: TrialRecord) -> tuple:
+    return tuple(getattr(record, key) for key in GROUP_KEYS)
 
 
-def group_statistics(records: Iterable[Mapping[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+def group_statistics(records: Iterable[TrialRecord], seed: int = 0) -> list[dict[str, Any]]:
     """One row of statistics per (method, hparams_name, formation, ops, space, profile, scale), in
     first-seen order.
 
@@ -215,7 +260,7 @@ def group_statistics(records: Iterable[Mapping[str, Any]], seed: int = 0) -> lis
     the ``random`` trials of the same hyperparameters, formation, ops, space, profile and scale, when
     present.
     """
-    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    groups: dict[tuple, list[TrialRecord]] = {}
     for record in records:
         groups.setdefault(group_key(record), []).append(record)
     rows = []
@@ -223,12 +268,12 @@ def group_statistics(records: Iterable[Mapping[str, Any]], seed: int = 0) -> lis
         arch, one_shot = column(trials, "arch_psnr"), column(trials, "one_shot_psnr")
         row: dict[str, Any] = dict(zip(GROUP_KEYS, key))
         row["trials"] = len(trials)
-        row["failed"] = sum(t["status"] != "ok" for t in trials)
+        row["failed"] = sum(t.status != "ok" for t in trials)
         for prefix, values in (("arch", arch), ("one_shot", one_shot)):
             summary = summarize(values)
             row.update({f"{prefix}_{stat}": summary[stat] for stat in ("max", "mean", "median")})
         row["seconds"] = statistics.fmean(column(trials, "seconds"))
-        row["backprojection_psnr"] = column(trials, "backprojection_psnr")[0] if "backprojection_psnr" in trials[0] else math.nan
+        row["backprojection_psnr"] = trials[0].backprojection_psnr
         row.update(correlation(one_shot, arch, seed=seed))
         row["random_steps_to_beat_median"] = math.nan
         random_trials = groups.get(("random",) + key[1:])

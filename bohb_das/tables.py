@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -27,12 +27,12 @@ from bohb_das.errors import ConfigError, is_integer, require_integer
 from bohb_das.hparams import HParams
 from bohb_das.methods import matched_k
 from bohb_das.profiles import Profile, load_profile
-from bohb_das.results import group_statistics, label
+from bohb_das.results import TrialRecord, group_statistics, label
+from bohb_das.targets import Target
 from bohb_das.training import Progress
 from bohb_das.trial import METHODS, TrialSpec
 
 FORMATS = ("markdown", "csv", "latex")
-TARGETS = {"arch": "arch", "one-shot": "one_shot"}
 STATS = ("max", "mean", "median")
 
 
@@ -109,39 +109,38 @@ def collect(
     batch: int = 0,
     progress: Progress | None = None,
     on_batch: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TrialRecord]:
     """The labelled records of every trial of the grid, from the cache or by running them."""
     records = []
     for name, hp, formation, ops, space, profile in grid.cells():
-        def run(method: str, k: int | None = None) -> list[dict[str, Any]]:
+        def run(method: str, k: int | None = None) -> list[TrialRecord]:
             spec = grid.spec(method, hp, formation, ops, space, profile, k)
             return [label(r, name) for r in cache.run(spec, grid.seeds, device, dtype, batch, progress, on_batch)]
 
         for method in grid.methods:
             k = grid.k if isinstance(grid.k, int) else None
             if method == "random_search" and grid.k == "auto":
-                seconds = [sum(r["seconds"] for r in run(m)) / grid.trials for m in ("das", "random")]
+                seconds = [sum(r.seconds for r in run(m)) / grid.trials for m in ("das", "random")]
                 k = matched_k(*seconds)
             records += run(method, k)
     return records
 
 
-def paper_table(records: Sequence[dict[str, Any]], target: str = "arch", seed: int = 0) -> pd.DataFrame:
+def paper_table(records: Sequence[TrialRecord], target: Target | str = Target.ARCH, seed: int = 0) -> pd.DataFrame:
     """Rows: (space, ops, method, hparams) -- only the axes that vary, method always; columns:
     (formation, max / mean / median) of the target PSNR, then the mean seconds per trial."""
     return _layout(records, target, ("formation",), STATS, seed)
 
 
-def comparison_table(records: Sequence[dict[str, Any]], target: str = "arch", seed: int = 0) -> pd.DataFrame:
+def comparison_table(records: Sequence[TrialRecord], target: Target | str = Target.ARCH, seed: int = 0) -> pd.DataFrame:
     """Rows: methods (and the other axes that vary); columns: ("formation ops", max / mean / median
     of the target PSNR and the one-shot vs architecture Pearson r), then the mean seconds per trial."""
     return _layout(records, target, ("formation", "ops"), STATS + ("r",), seed)
 
 
-def _layout(records: Sequence[dict[str, Any]], target: str, column_axes: tuple[str, ...], stats: tuple[str, ...],
+def _layout(records: Sequence[TrialRecord], target: Target | str, column_axes: tuple[str, ...], stats: tuple[str, ...],
             seed: int) -> pd.DataFrame:
-    if target not in TARGETS:
-        raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    target = Target.parse(target)
     rows = group_statistics(records, seed)
     axes = [axis for axis in ("profile", "scale", "space", "ops", "method", "hparams_name")
             if axis not in column_axes and (axis == "method" or len({r[axis] for r in rows}) > 1)]
@@ -153,7 +152,7 @@ def _layout(records: Sequence[dict[str, Any]], target: str, column_axes: tuple[s
         cells = table.setdefault(index, {})
         group = " ".join(row[a] for a in column_axes)
         for stat in stats:
-            cells[(group, stat)] = row["pearson"] if stat == "r" else row[f"{TARGETS[target]}_{stat}"]
+            cells[(group, stat)] = row["pearson"] if stat == "r" else row[f"{target.stem}_{stat}"]
         seconds.setdefault(index, []).append(row["seconds"])
     columns = pd.MultiIndex.from_tuples([(g, s) for g in groups for s in stats] + [("", "sec")])
     data = [[cells.get(c, math.nan) for c in columns[:-1]] + [sum(seconds[i]) / len(seconds[i])] for i, cells in table.items()]
@@ -165,7 +164,7 @@ def _layout(records: Sequence[dict[str, Any]], target: str, column_axes: tuple[s
     return pd.DataFrame(data, index=index, columns=columns)
 
 
-def stats_table(records: Sequence[dict[str, Any]], seed: int = 0) -> pd.DataFrame:
+def stats_table(records: Sequence[TrialRecord], seed: int = 0) -> pd.DataFrame:
     """Every statistic, one row per group."""
     return pd.DataFrame(group_statistics(records, seed)).rename(columns={"hparams_name": "hparams"})
 

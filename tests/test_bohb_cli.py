@@ -31,7 +31,7 @@ def test_malformed_space_file_is_exit_code_2_naming_file_and_field(main, tmp_pat
     (["optimize", "--run-dir", "R", "--target", "final", "--min-budget", "0.2", "--device", "cpu"], "min-budget"),
     (["optimize", "--run-dir", "R", "--formation", "nope", "--device", "cpu"], "nope"),
     (["optimize", "--run-dir", "R", "--slots", "0", "--device", "cpu"], "--slots must be at least 1"),
-    (["optimize", "--run-dir", "R", "--no-retrain", "--device", "cpu"], "needs --target oneshot"),
+    (["optimize", "--run-dir", "R", "--no-retrain", "--device", "cpu"], "needs --target one-shot"),
     (["worker", "--nameserver", "127.0.0.1:1", "--slots", "0", "--wait", "1"], "--slots must be at least 1"),
 ])
 def test_bad_input_is_exit_code_2(main, argv, message, capsys, tmp_path, monkeypatch):

@@ -29,10 +29,11 @@ from bohb_das.bohb.nameserver import locate, ns_proxy
 from bohb_das.bohb.query import export_incumbent, format_report, nothing_succeeded, query
 from bohb_das.bohb.rundir import CREDENTIALS, SECRET, read_credentials, read_logs, read_manifest, run_secret, write_credentials
 from bohb_das.bohb.study import Study
-from bohb_das.bohb.worker import das_evaluate, run_worker, summarize
+from bohb_das.bohb.worker import das_evaluate, job_result, run_worker
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams, load_preset, preset_names, user_presets_dir
 from bohb_das.profiles import load_profile
+from bohb_das.targets import Target
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"ping_interval": 1, "comm_timeout": 5}
@@ -140,7 +141,7 @@ def das_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("das") / "run"
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     events = []
-    study = Study(formation="blur", ops="all", target="final", iterations=2, min_budget=1, max_budget=3, width=8,
+    study = Study(formation="blur", ops="all", target="arch", iterations=2, min_budget=1, max_budget=3, width=8,
                   repeats=3)
     report = finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, progress=events.append, **FAST), 300))
     return run_dir, report, events
@@ -153,7 +154,7 @@ def test_end_to_end_with_two_real_das_workers(das_run):
     assert sorted({r[1] for r in results}) == [1.0, 3.0]
     infos = [r[3]["info"] for r in results]
     assert all(i["status"] == "ok" and i["genotype"] and i["arch_psnr"] > 0 and i["one_shot_psnr"] > 0 for i in infos)
-    assert all(math.isclose(r[3]["loss"], -r[3]["info"]["arch_psnr"]) for r in results)  # target final, median
+    assert all(math.isclose(r[3]["loss"], -r[3]["info"]["arch_psnr"]) for r in results)  # target arch, median
     for info in infos:  # the run directory keeps every seed's PSNRs
         assert [t["seed"] for t in info["trials"]] == [0, 1, 2]
         assert all(t["status"] == "ok" and t["arch_psnr"] > 0 and t["one_shot_psnr"] > 0 for t in info["trials"])
@@ -161,7 +162,7 @@ def test_end_to_end_with_two_real_das_workers(das_run):
     assert len({pid for pid, _ in started_jobs(run_dir)}) == 2  # both workers computed
     assert events[0].event == "start" and events[-1].event == "done" and events[-1].jobs_done == events[-1].jobs_planned == 6
     manifest = read_manifest(run_dir)
-    assert manifest["budgets"] == [1.0, 3.0] and manifest["target"] == "final" and manifest["trial_seeds"] == [0, 1, 2]
+    assert manifest["budgets"] == [1.0, 3.0] and manifest["target"] == "arch" and manifest["trial_seeds"] == [0, 1, 2]
     assert {"hpbandster", "ConfigSpace", "numpy", "torch"} <= set(manifest["package_versions"])
     assert not (run_dir / CREDENTIALS).exists()
     best, _ = hpbandster_incumbent(run_dir)
@@ -174,7 +175,7 @@ def test_a_multi_slot_worker_trains_a_rung_together_with_the_single_slot_results
     configurations get the same losses (float32 rounding of a larger batch aside), and the 3 jobs of
     the first rung were trained in one model."""
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    study = Study(formation="blur", ops="all", target="final", iterations=1, min_budget=1, max_budget=3, width=4)
+    study = Study(formation="blur", ops="all", target="arch", iterations=1, min_budget=1, max_budget=3, width=4)
     runs = {}
     for name, workers, slots in (("single", 2, 1), ("slots", 1, 3)):
         run_dir = tmp_path / name
@@ -558,17 +559,24 @@ def test_failed_trials_summarize_to_the_failed_loss():
                            one_shot_psnr=psnr, arch_psnr=psnr + 1, genotype={"ops": [seed]} if status == "ok" else None,
                            alphas=[], seconds=1.0, device="cpu", backprojection_psnr=15.0, spec=TrialSpec())
 
-    failed = summarize([trial(0, "failed", math.nan)], "final")
+    failed = job_result([trial(0, "failed", math.nan)], Target.ARCH)
     assert failed["loss"] == compat.FAILED_LOSS and failed["info"]["status"] == "failed"
     assert failed["info"]["arch_psnr"] is None and "diverged" in failed["info"]["reason"]
     json.dumps(failed, allow_nan=False)
-    mixed = summarize([trial(0, "ok", 20.0), trial(1, "failed", math.nan), trial(2, "ok", 24.0)], "oneshot")
+    mixed = job_result([trial(0, "ok", 20.0), trial(1, "failed", math.nan), trial(2, "ok", 24.0)], Target.ONE_SHOT)
     # median of (-20, FAILED, -24) is -20, and the genotype is that seed's
     assert mixed["loss"] == -20.0 and mixed["info"]["genotype"] == {"ops": [0]} and mixed["info"]["status"] == "partial"
 
 
+def test_one_target_vocabulary_reads_the_earlier_spellings():
+    assert Study(target="oneshot", retrain=False).target is Target.ONE_SHOT  # run manifests of earlier versions
+    assert Study.from_mapping({"target": "final"}).to_dict()["target"] == "arch"
+    with pytest.raises(ConfigError, match=r"^target must be one of arch, one-shot, got 'best'$"):
+        Study(target="best")
+
+
 def test_a_one_shot_study_without_retraining_records_no_architecture_psnr():
-    study = Study(target="oneshot", retrain=False, width=4, repeats=2)
+    study = Study(target="one-shot", retrain=False, width=4, repeats=2)
     (result,) = das_evaluate(study, [{}], 1.0, "cpu")
     assert result["info"]["arch_psnr"] is None and result["info"]["one_shot_psnr"] > 0
     assert result["loss"] == -result["info"]["one_shot_psnr"] and result["info"]["status"] == "ok"
@@ -580,8 +588,8 @@ def test_quantile_sets_how_pessimistic_the_seed_robust_loss_is():
     results = [TrialResult(seed=s, status="ok", reason=None, one_shot_psnr=p, arch_psnr=p, genotype={"ops": [s]},
                            alphas=[], seconds=1.0, device="cpu", backprojection_psnr=15.0, spec=TrialSpec())
                for s, p in enumerate([20.0, 26.0, 23.0])]
-    assert summarize(results, "final")["loss"] == -23.0  # the median
-    worst = summarize(results, "final", quantile=1.0)
+    assert job_result(results, Target.ARCH)["loss"] == -23.0  # the median
+    worst = job_result(results, Target.ARCH, quantile=1.0)
     assert worst["loss"] == -20.0 and worst["info"]["genotype"] == {"ops": [0]}
     assert [t["arch_psnr"] for t in worst["info"]["trials"]] == [20.0, 26.0, 23.0]  # every seed is kept
 

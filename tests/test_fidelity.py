@@ -50,6 +50,6 @@ def test_the_paper_reference_is_consistent():
 
 def test_the_fidelity_layout_refuses_trials_outside_the_paper(tmp_path, capsys):
     path = tmp_path / "t.jsonl"
-    path.write_text(json.dumps(record(method="zarts_rs")) + "\n")
+    path.write_text(json.dumps(record(method="zarts_rs").to_json()) + "\n")
     assert cli.main(["table", "--from", str(path), "--layout", "fidelity"]) == 2
     assert "none of these trials falls in a cell" in capsys.readouterr().err

@@ -61,7 +61,7 @@ def test_a_study_report_shows_every_cells_distribution(tmp_path):
     from test_tables import hand_made
 
     trials = tmp_path / "trials.jsonl"
-    trials.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "hparams_name"}) + "\n" for r in hand_made()))
+    trials.write_text("".join(json.dumps({k: v for k, v in r.to_json().items() if k != "hparams_name"}) + "\n" for r in hand_made()))
     output = tmp_path / "study.html"
     assert cli.main(["report", "--from", str(trials), "--output", str(output)]) == 0
     page = output.read_text()

@@ -5,19 +5,20 @@ import pytest
 
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams, load_preset
-from bohb_das.results import correlation, group_statistics, hparams_label, load_trials, steps_to_beat, summarize
+from bohb_das.profiles import Profile
+from bohb_das.results import correlation, group_statistics, hparams_label, label, load_trials, steps_to_beat, summarize
 
 
 def record(method="das", arch=20.0, one_shot=15.0, status="ok", seed=0, formation="blur", hparams="H1", seconds=2.0,
            ops="all", profile="spec-v1"):
-    return {
+    """A labelled trial record of the given numbers, under spec-v1's settings named ``profile``."""
+    return label({
         "seed": seed, "status": status, "reason": None if status == "ok" else "diverged",
         "one_shot_psnr": one_shot, "arch_psnr": arch, "seconds": seconds, "backprojection_psnr": 29.2,
         "spec": {"method": method, "formation": formation, "ops": ops, "space": "sequential",
-                 "epochs": 1, "width": 4, "hparams": HParams().to_dict(), "k": None},
-        "hparams_name": hparams, "method": method, "formation": formation, "ops": ops, "space": "sequential",
-        "profile": profile, "scale": "1 epochs, width 4",
-    }
+                 "epochs": 1, "width": 4, "hparams": HParams().to_dict(), "k": None,
+                 "profile": Profile.from_mapping({"name": profile}).to_dict()},
+    }, hparams)
 
 
 def test_summarize_known_values():
@@ -80,8 +81,9 @@ def test_load_trials_reads_json_lines_and_labels_presets(tmp_path):
     lines = [{"seed": s, "status": "ok", "one_shot_psnr": 1.0, "arch_psnr": None, "seconds": 1, "spec": spec} for s in (0, 1)]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
     records = load_trials([path])
-    assert [r["hparams_name"] for r in records] == ["H2", "H2"]
-    assert records[0]["ops"] == "good"
+    assert [r.hparams_name for r in records] == ["H2", "H2"]
+    assert records[0].ops == "good" and math.isnan(records[0].arch_psnr)  # JSON null: absent
+    assert records[0].to_json()["hparams_name"] == "H2" and records[0].to_json()["spec"] == spec
 
 
 @pytest.mark.parametrize("text, message", [

@@ -41,7 +41,7 @@ def test_transfer_layout_has_a_row_per_hparams_and_max_mean_median_per_formation
 
 
 def test_methods_layout_rows_are_methods_when_hparams_do_not_vary():
-    records = [r for r in hand_made() if r["hparams_name"] == "H1"]
+    records = [r for r in hand_made() if r.hparams_name == "H1"]
     records += [record("random", arch=3.0, one_shot=math.nan, seed=s) for s in range(2)]
     table = paper_table(records)
     assert table.index.names == ["method"] and list(table.index) == ["das", "random"]
@@ -75,7 +75,7 @@ def test_stats_layout_has_every_statistic():
 
 
 def test_markdown_shows_missing_values_as_dashes_and_keeps_number_like_names_as_text():
-    records = [r for r in hand_made() if r["hparams_name"] == "H1"]
+    records = [r for r in hand_made() if r.hparams_name == "H1"]
     records += [record("random", arch=3.0, one_shot=math.nan, seed=s, formation="blur", hparams="1e-3") for s in range(2)]
     rows = markdown_cells(render(paper_table(records), "markdown"))
     random_row = next(row for row in rows if row[0] == "random")
@@ -121,7 +121,7 @@ def test_the_cache_key_holds_the_profile_settings_the_resolved_ops_and_the_compu
     monkeypatch.undo()
     assert cache.path(spec, f32) == path
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record(seed=0)) + "\n")
+    path.write_text(json.dumps(record(seed=0).to_json()) + "\n")
     assert list(cache.load(spec, f32)) == [0]
     monkeypatch.setattr(cache_module, "COMPUTATION_VERSION", cache_module.COMPUTATION_VERSION + 1)
     assert cache.load(spec, f32) == {}  # trials of another computation version are not reused
@@ -130,7 +130,7 @@ def test_the_cache_key_holds_the_profile_settings_the_resolved_ops_and_the_compu
 def test_torn_last_cache_line_is_ignored(tmp_path):
     cache = TrialCache(tmp_path)
     spec = TrialSpec(**TINY)
-    good = record(seed=4)
+    good = record(seed=4).to_json()
     cache.path(spec, cache_module.torch.float32).parent.mkdir(parents=True, exist_ok=True)
     cache.path(spec, cache_module.torch.float32).write_text(json.dumps(good) + "\n" + '{"seed": 5, "sta')
     assert list(cache.load(spec, cache_module.torch.float32)) == [4]
@@ -170,7 +170,7 @@ def test_table_cli_runs_then_reuses_the_cache(tmp_path, monkeypatch, capsys):
 
 def test_plots_write_pngs(tmp_path):
     path = tmp_path / "trials.jsonl"
-    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "hparams_name"}) + "\n" for r in hand_made()))
+    path.write_text("".join(json.dumps({k: v for k, v in r.to_json().items() if k != "hparams_name"}) + "\n" for r in hand_made()))
     assert main(["plot", "scatter", "--from", str(path), "--output", str(tmp_path / "s.png")]) == 0
     assert main(["plot", "transfer", "--from", str(path), "--output", str(tmp_path / "t.png")]) == 0
     for name in ("s.png", "t.png"):
@@ -204,8 +204,8 @@ def test_comparison_layout_has_formation_and_ops_columns_with_the_correlation():
     for method, base in (("das", 10.0), ("zarts_mgs", 20.0)):
         for ops in ("good", "all"):
             for seed, delta in enumerate((0.0, 1.0, 5.0)):
-                r = record(method, arch=base + delta, one_shot=(delta if method == "das" else -delta), seed=seed)
-                records.append({**r, "ops": ops, "spec": {**r["spec"], "ops": ops}})
+                records.append(record(method, arch=base + delta, one_shot=(delta if method == "das" else -delta),
+                                      seed=seed, ops=ops))
     table = comparison_table(records)
     assert list(table.index) == ["das", "zarts_mgs"]
     assert list(table.columns[:4]) == [("blur good", "max"), ("blur good", "mean"), ("blur good", "median"), ("blur good", "r")]
@@ -221,8 +221,8 @@ def test_a_method_variant_replaces_the_relaxation_and_names_the_row():
     spec = grid.spec("das:gumbel", HParams(), "blur", "all", "sequential", grid.profiles[0])
     assert spec.method == "das" and spec.hparams.relaxation == "gumbel"
     assert split_variant("zarts_rs") == ("zarts_rs", None)
-    labelled = label({"spec": spec.to_dict()}, None)
-    assert labelled["method"] == "das:gumbel" and labelled["hparams_name"] == "H1"  # H1 with another relaxation
+    labelled = label({**record().to_json(), "spec": spec.to_dict(), "hparams_name": None})
+    assert labelled.method == "das:gumbel" and labelled.hparams_name == "H1"  # H1 with another relaxation
     with pytest.raises(ConfigError, match="relaxation"):
         Grid(hparams=[("H1", HParams())], formations=["blur"], ops=["all"], spaces=["sequential"],
              methods=["das:softer"], trials=1, **TINY)

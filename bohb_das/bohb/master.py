@@ -47,7 +47,7 @@ from bohb_das.errors import ConfigError
 
 
 @dataclass
-class Progress:
+class RunProgress:
     """What a progress callback sees after every event (``event``: start, result, requeued, done)."""
 
     event: str
@@ -62,7 +62,7 @@ class Progress:
     last: dict[str, Any] | None = None
 
 
-ProgressCallback = Callable[[Progress], None]
+ProgressCallback = Callable[[RunProgress], None]
 
 
 class DasBOHB(BOHB):
@@ -146,7 +146,7 @@ class DasBOHB(BOHB):
             last = {"config_id": list(job.id), "budget": float(job.kwargs["budget"]),
                     "loss": job.result["loss"] if isinstance(job.result, dict) else None,
                     "replayed": getattr(job, "replayed", False)}
-        self.progress(Progress(event, len(self.iterations), self.iterations_total, self.jobs_planned, self.counts["done"],
+        self.progress(RunProgress(event, len(self.iterations), self.iterations_total, self.jobs_planned, self.counts["done"],
                                self.counts["replayed"], self.counts["requeued"],
                                self.dispatcher.number_of_workers(), self.incumbent, last))
 
@@ -337,5 +337,5 @@ def _run_to_end(master: DasBOHB, iterations: int, workers: LocalWorkers, progres
 def optimize(run_dir: str | os.PathLike[str], study: Study | None = None, *, n_workers: int = 2, **kwargs: Any) -> dict[str, Any]:
     """The one-machine job: nameserver on loopback, a BOHB master and ``n_workers`` local workers."""
     if n_workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {n_workers}")
+        raise ConfigError(f"--workers must be at least 1, got {n_workers}")
     return run_master(run_dir, study, host=compat.LOOPBACK, local_workers=n_workers, **kwargs)

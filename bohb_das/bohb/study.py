@@ -12,8 +12,7 @@ from typing import Any, Mapping
 from bohb_das.errors import ConfigError, require_integer
 from bohb_das.hparams import HParams
 from bohb_das.profiles import Profile, load_profile, profile_of_record
-
-TARGETS = ("oneshot", "final")
+from bohb_das.targets import Target
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Study:
     space: str = "sequential"
     method: str = "das"
     width: int = 32
-    target: str = "final"
+    target: Target = Target.ARCH
     iterations: int = 4
     min_budget: float = 50 / 9
     max_budget: float = 50.0
@@ -50,8 +49,7 @@ class Study:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
             object.__setattr__(self, name, float(value))
-        if self.target not in TARGETS:
-            raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        object.__setattr__(self, "target", Target.parse(self.target))
         for name in ("iterations", "repeats", "width"):
             require_integer(name, getattr(self, name))
         require_integer("seed", self.seed, lowest=0)
@@ -63,8 +61,8 @@ class Study:
             raise ConfigError(f"eta must be >= 2, got {self.eta}")
         if not 0 <= self.quantile <= 1:
             raise ConfigError(f"quantile must lie in [0, 1], got {self.quantile}")
-        if not self.retrain and self.target != "oneshot":
-            raise ConfigError("--no-retrain leaves no architecture PSNR: it needs --target oneshot")
+        if not self.retrain and self.target is not Target.ONE_SHOT:
+            raise ConfigError("--no-retrain leaves no architecture PSNR: it needs --target one-shot")
         self.trial_spec(1, {})  # validates formation, ops, space, method, width and relaxation
 
     @property
@@ -87,7 +85,8 @@ class Study:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values (the manifest's JSON, the task published to workers)."""
+        return {**asdict(self), "target": self.target.value}
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "Study":

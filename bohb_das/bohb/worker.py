@@ -32,6 +32,7 @@ from bohb_das.bohb.slots import EvaluateJobs, Gatherer
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
 from bohb_das.profiles import load_profile
+from bohb_das.targets import Target
 
 #: ``evaluate(study, config, budget, device) -> {"loss": float, "info": dict}``
 Evaluate = Callable[[Study, dict[str, Any], float, str], dict[str, Any]]
@@ -39,16 +40,15 @@ Evaluate = Callable[[Study, dict[str, Any], float, str], dict[str, Any]]
 EXIT_MASTER_GONE = 3
 
 
-def summarize(results: Sequence[Any], target: str, quantile: float = 0.5) -> dict[str, Any]:
+def job_result(results: Sequence[Any], target: Target, quantile: float = 0.5) -> dict[str, Any]:
     """Loss = ``quantile`` over seeds of -PSNR(target) (0.5: the median), a failed seed counting as
     ``FAILED_LOSS``; the info keeps every seed's PSNRs."""
-    key = "one_shot_psnr" if target == "oneshot" else "arch_psnr"
-    losses = [compat.finite_loss(-getattr(r, key)) if r.status == "ok" else compat.FAILED_LOSS for r in results]
+    losses = [compat.finite_loss(-getattr(r, target.key)) if r.status == "ok" else compat.FAILED_LOSS for r in results]
     order = sorted(range(len(results)), key=losses.__getitem__)
     representative = results[order[int(quantile * (len(order) - 1))]]
     ok = [r for r in results if r.status == "ok"]
     info = {
-        "target": target,
+        "target": target.value,
         "quantile": quantile,
         "status": "ok" if len(ok) == len(results) else ("failed" if not ok else "partial"),
         "reason": next((r.reason for r in results if r.status != "ok"), None),
@@ -83,7 +83,7 @@ def das_evaluate(study: Study, configs: list[dict[str, Any]], budget: float, dev
                              hparams=[hp for hp in members for _ in seeds])
         for i, hp in enumerate(members):
             trials[hp] = results[i * len(seeds):(i + 1) * len(seeds)]
-    return [summarize(trials[hp], study.target, study.quantile) for hp in hparams]
+    return [job_result(trials[hp], study.target, study.quantile) for hp in hparams]
 
 
 def resolve_evaluate(evaluate: Evaluate | str | None) -> Evaluate | None:

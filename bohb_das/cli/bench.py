@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         slots = compare_slots(args.slots, args.workers, args.width, str(device), profile)
         report.load = (report.load[0], os.getloadavg()[0])  # the load until the end of the whole run
     figures = report.to_dict() | ({"slots": slots.to_dict()} if slots is not None else {})
-    text = format_report(report, args, slots)
+    text = bench_markdown(report, args, slots)
     print(text)
     output.write_text(text + "\n")
     output.with_suffix(".json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_report(report, args: argparse.Namespace, slots) -> str:
+def bench_markdown(report, args: argparse.Namespace, slots) -> str:
     import pandas as pd
 
     from bohb_das.bench import PAPER_BOHB, hyperband_rungs

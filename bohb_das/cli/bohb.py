@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from functools import partial
 from pathlib import Path
+from typing import Any, Callable
 
-from bohb_das.cli.common import add_problem_arguments, add_profile_argument, add_run_arguments
+from bohb_das.cli.common import TARGET_NAMES, add_problem_arguments, add_profile_argument, add_run_arguments
 from bohb_das.results import dumps
 
 
@@ -82,10 +84,11 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="search method: das, darts2, zarts_rs, zarts_mgs, zarts_gld or a plugin's (default: das)")
     parser.add_argument("--relaxation", default="softmax",
                         help="relaxation of every evaluation, unless --hp-space tunes it (default: softmax)")
-    parser.add_argument("--target", choices=("oneshot", "final"), default="final",
-                        help="loss = -PSNR of the one-shot supernet or of the retrained architecture (default: final)")
+    parser.add_argument("--target", choices=TARGET_NAMES + ("final", "oneshot"), default="arch", metavar="{arch,one-shot}",
+                        help="loss = -PSNR of the retrained architecture (the paper's final target) or of the one-shot "
+                        "supernet (default: arch; the earlier spellings final and oneshot are read too)")
     parser.add_argument("--no-retrain", dest="retrain", action="store_false",
-                        help="with --target oneshot: stop each evaluation after the search (no architecture PSNR)")
+                        help="with --target one-shot: stop each evaluation after the search (no architecture PSNR)")
     parser.add_argument("--iterations", type=int, default=4, help="BOHB iterations (paper: 128) (default: 4)")
     parser.add_argument("--min-budget", type=float, default=50 / 9, help="smallest budget in epochs (default: 50/9)")
     parser.add_argument("--max-budget", type=float, default=50.0, help="largest budget in epochs (default: 50)")
@@ -106,8 +109,8 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a line per finished job instead of the progress bar")
 
 
-def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> int:
-    from bohb_das.bohb.master import run_master
+def _run(args: argparse.Namespace, launch: Callable[..., dict[str, Any]]) -> int:
+    """Runs the study of ``args`` with ``launch`` (the library's ``optimize`` or ``run_master``)."""
     from bohb_das.bohb.query import format_report, nothing_succeeded
     from bohb_das.bohb.study import Study
     from bohb_das.errors import ConfigError
@@ -126,9 +129,9 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
         eta=args.eta, seed=args.seed, repeats=args.repeats, hp_space=args.hp_space, quantile=args.quantile,
         relaxation=args.relaxation, profile=args.profile, retrain=args.retrain,
     )
-    report = run_master(
-        args.resume or args.run_dir, study, resume=bool(args.resume), host=host, port=port,
-        local_workers=local_workers, device=str(resolve_device(args.device)), ping_interval=args.ping_interval,
+    report = launch(
+        args.resume or args.run_dir, study, resume=bool(args.resume),
+        device=str(resolve_device(args.device)), ping_interval=args.ping_interval,
         comm_timeout=args.comm_timeout,
         progress=None if args.quiet else _progress_printer() if args.verbose else _progress_bar(),
         worker_options={"slots": args.slots},
@@ -143,15 +146,15 @@ def _run(args: argparse.Namespace, local_workers: int, host: str, port: int) -> 
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    from bohb_das.errors import ConfigError
+    from bohb_das.bohb.master import optimize
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    return _run(args, args.workers, "127.0.0.1", 0)
+    return _run(args, partial(optimize, n_workers=args.workers))
 
 
 def _master(args: argparse.Namespace) -> int:
-    return _run(args, args.workers, args.host, args.port)
+    from bohb_das.bohb.master import run_master
+
+    return _run(args, partial(run_master, host=args.host, port=args.port, local_workers=args.workers))
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 from bohb_das.hparams import HParams
+from bohb_das.targets import Target
+
+TARGET_NAMES = tuple(t.value for t in Target)
 
 
 #: Where every flag that takes a registered name points for the full list.

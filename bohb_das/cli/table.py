@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bohb_das.cli.common import NAMES_EPILOG, PROFILE_HELP, add_run_arguments
+from bohb_das.cli.common import NAMES_EPILOG, PROFILE_HELP, TARGET_NAMES, add_run_arguments
+from bohb_das.targets import Target
+
+if TYPE_CHECKING:
+    from bohb_das.results import TrialRecord
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "architecture Pearson r (method comparison); stats: every statistic; fidelity: each cell the "
                         "paper publishes beside its numbers, per profile, with the error and which of the paper's "
                         "findings hold (calibration and validation) (default: paper)")
-    parser.add_argument("--target", choices=("arch", "one-shot"), default="arch",
+    parser.add_argument("--target", choices=TARGET_NAMES, default="arch",
                         help="the PSNR of the paper layout (default: arch, the architecture PSNR)")
     parser.add_argument("--format", choices=("markdown", "csv", "latex"), default="markdown", help="(default: markdown)")
     parser.add_argument("--output", type=Path, help="write the table to this file instead of stdout")
@@ -80,7 +85,7 @@ def resolve_hparams(text: str) -> tuple[str, Any]:
     return (path.stem if path.suffix in (".yaml", ".yml") else text), load_preset(text)
 
 
-def records_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
+def records_from_args(args: argparse.Namespace) -> list["TrialRecord"]:
     """The labelled trial records the arguments name: read from --from files, else run or cached;
     written to ``--save-trials`` too."""
     from bohb_das.results import dumps, load_trials
@@ -88,11 +93,11 @@ def records_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
     records = load_trials(args.sources) if args.sources else _grid_records(args)
     if args.save_trials:
         args.save_trials.parent.mkdir(parents=True, exist_ok=True)
-        args.save_trials.write_text("".join(dumps(record) + "\n" for record in records))
+        args.save_trials.write_text("".join(dumps(record.to_json()) + "\n" for record in records))
     return records
 
 
-def _grid_records(args: argparse.Namespace) -> list[dict[str, Any]]:
+def _grid_records(args: argparse.Namespace) -> list["TrialRecord"]:
     from tqdm import tqdm
 
     from bohb_das.cache import TrialCache
@@ -119,19 +124,19 @@ def _grid_records(args: argparse.Namespace) -> list[dict[str, Any]]:
     return records
 
 
-def caption(records: list[dict[str, Any]], what: str) -> str:
+def caption(records: list["TrialRecord"], what: str) -> str:
     """What the numbers are, trials per cell, budget, profiles, and the back-projection floors."""
     from collections import Counter
 
     from bohb_das.results import group_key
 
-    floors = {(r["profile"], r["formation"]): r.get("backprojection_psnr") for r in records}
-    profiles = list(dict.fromkeys(r["profile"] for r in records))
-    budget = ", ".join(dict.fromkeys(r["scale"] for r in records))
+    floors = {(r.profile, r.formation): r.backprojection_psnr for r in records}
+    profiles = list(dict.fromkeys(r.profile for r in records))
+    budget = ", ".join(dict.fromkeys(r.scale for r in records))
     trials = "/".join(str(n) for n in sorted(set(Counter(group_key(r) for r in records).values())))
     floor = "; ".join(
         (f"{p}: " if len(profiles) > 1 else "")
-        + ", ".join(f"{f} {v:.2f} dB" for (q, f), v in sorted(floors.items()) if q == p and v is not None)
+        + ", ".join(f"{f} {v:.2f} dB" for (q, f), v in sorted(floors.items()) if q == p and math.isfinite(v))
         for p in profiles)
     return (f"{what} over {trials} trials per cell ({budget}; profile {', '.join(profiles)}); "
             f"back-projection floor: {floor}")
@@ -151,13 +156,13 @@ def run(args: argparse.Namespace) -> int:
     text = render(table, args.format)
     if args.format == "markdown":
         what = ("statistics (PSNR in dB, correlation of one-shot vs architecture PSNR with 95% bootstrap CI)"
-                if args.layout == "stats" else f"{'architecture' if args.target == 'arch' else 'one-shot'} validation PSNR (dB)"
+                if args.layout == "stats" else f"{Target(args.target).label} validation PSNR (dB)"
                 + ("; r: Pearson correlation of one-shot and architecture PSNR" if args.layout == "compare" else ""))
         text += f"\n{caption(records, what)}\n"
     return _write(args, text, records)
 
 
-def fidelity_report(records: list[dict[str, Any]], fmt: str) -> str:
+def fidelity_report(records: list["TrialRecord"], fmt: str) -> str:
     """The fidelity layout: the cells beside the paper's, the error per profile, the findings."""
     from bohb_das.errors import ConfigError
     from bohb_das.fidelity import findings_table, medians, summary_table, versus_table
@@ -178,13 +183,13 @@ def fidelity_report(records: list[dict[str, Any]], fmt: str) -> str:
     return text + f"\n{caption(records, 'architecture validation PSNR (dB)')}\n"
 
 
-def _write(args: argparse.Namespace, text: str, records: list[dict[str, Any]]) -> int:
+def _write(args: argparse.Namespace, text: str, records: list["TrialRecord"]) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
     else:
         sys.stdout.write(text)
-    failed = sum(r["status"] != "ok" for r in records)
+    failed = sum(r.status != "ok" for r in records)
     if failed:
         print(f"bohb-das: note: {failed} of {len(records)} trials failed (counted in --layout stats)", file=sys.stderr)
     return 0

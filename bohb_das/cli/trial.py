@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bohb_das.cli.common import (
     add_hparam_arguments,
@@ -13,6 +14,9 @@ from bohb_das.cli.common import (
     hparams_from_args,
 )
 from bohb_das.results import dumps
+
+if TYPE_CHECKING:
+    from bohb_das.trial import TrialResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.trials))
     size = args.batch or len(seeds)
     batches = [seeds[i : i + size] for i in range(0, len(seeds), size)]
-    records = []
+    finished = []
     passes = METHODS[spec.method].passes - (not spec.retrain)
     bar = tqdm(total=len(batches) * passes * args.epochs, unit="epoch", disable=args.quiet,
                file=sys.stderr, desc="trials")
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         results = run_trials(spec, batch, device, progress=lambda phase, done, total: bar.update(1))
         for result in results:
             record = result.to_dict()
-            records.append(record)
+            finished.append(result)
             if args.output:
                 with args.output.open("a") as f:
                     f.write(dumps(record) + "\n")
@@ -74,36 +78,34 @@ def run(args: argparse.Namespace) -> int:
                 print(dumps(record), flush=True)
     bar.close()
     if not args.json:
-        print_table(records)
-    failed = [r for r in records if r["status"] != "ok"]
+        print_table(finished)
+    failed = [r for r in finished if r.status != "ok"]
     if failed:
-        print(f"bohb-das: error: {len(failed)} of {len(records)} trials failed (seed {failed[0]['seed']}: "
-              f"{failed[0]['reason']})", file=sys.stderr)
+        print(f"bohb-das: error: {len(failed)} of {len(finished)} trials failed (seed {failed[0].seed}: "
+              f"{failed[0].reason})", file=sys.stderr)
         return 3
     return 0
 
 
-def print_table(records: list[dict]) -> None:
+def print_table(results: "list[TrialResult]") -> None:
     from bohb_das.results import trial_summary
     from bohb_das.search_spaces import Genotype
     from bohb_das.trial import METHODS
 
     print(f"{'seed':>5}  {'status':<6}  {'one-shot':>8}  {'arch':>7}  {'sec':>6}  genotype")
-    for r in records:
-        genotype = str(Genotype.from_json(r["genotype"])) if r["genotype"] else r["reason"]
-        print(
-            f"{r['seed']:>5}  {r['status']:<6}  {r['one_shot_psnr']:>8.2f}  {r['arch_psnr']:>7.2f}  "
-            f"{r['seconds']:>6.1f}  {genotype}"
-        )
-    summary = trial_summary(records)
-    print(f"\nPSNR over {len(records)} trials, profile {records[0]['spec']['profile']['name']} "
-          f"(back-projection floor {records[0]['backprojection_psnr']:.2f} dB):")
+    for r in results:
+        genotype = str(Genotype.from_json(r.genotype)) if r.genotype else r.reason
+        print(f"{r.seed:>5}  {r.status:<6}  {r.one_shot_psnr:>8.2f}  {r.arch_psnr:>7.2f}  {r.seconds:>6.1f}  {genotype}")
+    summary = trial_summary(results)
+    spec = results[0].spec
+    print(f"\nPSNR over {len(results)} trials, profile {spec.profile.name} "
+          f"(back-projection floor {results[0].backprojection_psnr:.2f} dB):")
     for key, label in (("one_shot_psnr", "one-shot"), ("arch_psnr", "architecture")):
         s = summary[key]
-        if key == "one_shot_psnr" and not METHODS[records[0]["spec"]["method"]].one_shot:
-            print(f"  {label:<13} not defined for {records[0]['spec']['method']} (no supernet)")
+        if key == "one_shot_psnr" and not METHODS[spec.method].one_shot:
+            print(f"  {label:<13} not defined for {spec.method} (no supernet)")
             continue
-        if key == "arch_psnr" and records[0]["spec"].get("retrain") is False:
+        if key == "arch_psnr" and not spec.retrain:
             print(f"  {label:<13} not computed (--no-retrain)")
             continue
         print(f"  {label:<13} max {s['max']:6.2f}  mean {s['mean']:6.2f}  median {s['median']:6.2f}  failed {s['failed']}")
