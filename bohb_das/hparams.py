@@ -45,7 +45,7 @@ class HParams:
     alpha_warmup: bool = True
     alpha_scheduler: str = "linear"
     alpha_optimizer: str = "gd"
-    # Beyond the paper (bohb_das.relaxations, bohb_das.zero_order): written out only where they
+    # Beyond the paper (bohb_das.relaxations, bohb_das.updates.zero_order): written out only where they
     # differ from these defaults, so a paper trial's record (and cache key) does not mention them.
     relaxation: str = "softmax"
     gumbel_tau_max: float = 10.0

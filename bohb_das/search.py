@@ -1,13 +1,11 @@
-"""Differentiable architecture search (DAS / DARTS), batched over trials, and its architecture updates.
+"""Differentiable architecture search (DAS / DARTS), batched over trials.
 
 Each search step is one architecture step on a fresh batch from the validation distribution (skipped
 while alpha is in warm-up), then one weight step on a fresh training batch (paper 2, SPEC 4). Alpha
 (T, edges, candidates) reaches the supernet through a relaxation (``bohb_das.relaxations``, softmax by
-default). The architecture step is one of ``UPDATES``: the first-order gradient of DAS (taken with
-``autograd.grad`` with respect to alpha alone, which skips the weight gradients it does not need),
-second-order unrolled DARTS (``bohb_das.second_order``) or a ZARTS zero-order update
-(``bohb_das.zero_order``). All of them see the same objective: the validation loss at the relaxed
-weights plus the relaxation's penalty.
+default). The architecture step applies one of ``bohb_das.updates``: first-order DAS, second-order
+unrolled DARTS or a ZARTS zero-order update. All of them see the same objective: the validation
+loss at the relaxed weights plus the relaxation's penalty.
 """
 
 from __future__ import annotations
@@ -18,22 +16,17 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from bohb_das import second_order, zero_order
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
 from bohb_das.optim import BlockOptimizer, alpha_optimizer, blocks_of, per_trial
-from bohb_das.registry import Registry
 from bohb_das.relaxations import RELAXATIONS
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import Genotype, SearchSpace
+from bohb_das.updates import UPDATES
 from bohb_das.training import STEPS_PER_EPOCH, Failures, TrialData, Progress, build, evaluate, train, trial_losses
 
 ALPHA_INIT_STD = 1e-3
 ALPHA_WARMUP_FRACTION = 0.2
-
-#: Architecture updates by name (``first_order`` is DAS): a rule maps the step (its data, objective,
-#: alpha and optimizer) to alpha's gradient, or moves alpha itself and returns None.
-UPDATES: "Registry[Callable[[ArchitectureStep], torch.Tensor | None]]" = Registry("architecture update")
 
 
 @dataclass
@@ -158,15 +151,6 @@ def copy_rows(rows: list[int], copies: int) -> list[int]:
     return [t * copies + c for t in rows for c in range(copies)]
 
 
-def first_order(step: ArchitectureStep) -> torch.Tensor:
-    """DAS: the gradient of the validation objective at the current weights."""
-    x, ctx = step.data.batch()
-    losses = step.objective(step.model, step.alpha, x, ctx)
-    step.check(losses)
-    (gradient,) = torch.autograd.grad(losses.sum(), [step.alpha])
-    return gradient
-
-
 def das_search(
     space: type[SearchSpace],
     candidates: Sequence[str],
@@ -213,13 +197,3 @@ def search_alpha_only(arch_step: ArchitectureStep, epochs: int, failures: Failur
             return
         if progress is not None and (step + 1) % STEPS_PER_EPOCH == 0:
             progress("search", (step + 1) // STEPS_PER_EPOCH, epochs)
-
-
-for _name, _rule in (
-    ("first_order", first_order),
-    ("second_order", second_order.unrolled_gradient),
-    ("zarts_rs", zero_order.random_search_gradient),
-    ("zarts_mgs", zero_order.mgs_gradient),
-    ("zarts_gld", zero_order.gld_move),
-):
-    UPDATES.register(_name)(_rule)

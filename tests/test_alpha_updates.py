@@ -1,18 +1,18 @@
-"""Second-order DARTS and the ZARTS zero-order updates (``bohb_das.second_order``, ``zero_order``)."""
+"""Second-order DARTS and the ZARTS zero-order updates (``bohb_das.updates``)."""
 
 import pytest
 import torch
 from torch import nn
 
-from bohb_das import operations
+from bohb_das.operations import mixed as mixed_module
 from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.operations import OP_SETS
 from bohb_das.search import ArchitectureStep
-from bohb_das.second_order import unrolled_gradient
+from bohb_das.updates.second_order import unrolled_gradient
 from bohb_das.search_spaces import SequentialSpace
 from bohb_das.training import Failures, TrialData, build, trial_losses
-from bohb_das.zero_order import candidate_losses, gld_move, mgs_gradient, random_search_gradient
+from bohb_das.updates.zero_order import candidate_losses, gld_move, mgs_gradient, random_search_gradient
 
 SEEDS = (3, 4)
 
@@ -34,7 +34,7 @@ def test_second_order_gradient_matches_exact_double_backward(monkeypatch):
     through the unrolled step. The tiny supernet is made smooth (softplus for ReLU, plain PyTorch ops):
     with ReLU the alpha gradient jumps wherever a unit crosses its kink, and no finite difference
     converges to the almost-everywhere Hessian."""
-    monkeypatch.setattr(operations, "fused_available", lambda device: False)
+    monkeypatch.setattr(mixed_module, "fused_available", lambda device: False)
     monkeypatch.setattr(torch, "relu", torch.nn.functional.softplus)
     step = setup("second_order", ops="good", weight_lr=0.05)
     estimate = unrolled_gradient(step)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from bohb_das import operations
+from bohb_das.operations import mixed as mixed_module
 from bohb_das.kernels import load as load_kernel
 from bohb_das.errors import ConfigError
 from bohb_das.problems import get_problem
@@ -47,7 +47,7 @@ needs_kernel = pytest.mark.skipif(load_kernel() is None, reason="the fused CPU k
 @pytest.mark.parametrize("fused", [pytest.param(True, marks=needs_kernel), False])
 def test_net_equals_conv_batchnorm_modules(fused, monkeypatch):
     if not fused:
-        monkeypatch.setattr(operations, "fused_available", lambda device: False)
+        monkeypatch.setattr(mixed_module, "fused_available", lambda device: False)
     op = make_op(["net"])
     u = torch.randn(T, B, N, dtype=torch.float64)
     out = op(u, one_hot(0, 1), make_context())
@@ -61,7 +61,7 @@ def test_fused_kernel_matches_plain_pytorch_with_gradients(monkeypatch):
     weights = torch.softmax(torch.randn(T, 4, dtype=torch.float64), -1)
     results = []
     for fused in (True, False):
-        monkeypatch.setattr(operations, "fused_available", lambda device, f=fused: f)
+        monkeypatch.setattr(mixed_module, "fused_available", lambda device, f=fused: f)
         op = make_op(OP_SETS["all"])
         out = op(u, weights, make_context())
         params = [u, op.w1, op.gamma, op.beta, op.w2, op.b2, op.rho]
@@ -111,7 +111,7 @@ def test_noise_is_fresh_at_every_call_and_zero_is_zero():
 
 
 def test_mixed_op_is_the_weighted_sum_of_its_operations(monkeypatch):
-    monkeypatch.setattr(operations, "fused_available", lambda device: False)
+    monkeypatch.setattr(mixed_module, "fused_available", lambda device: False)
     op = make_op(["learnable_gd", "net", "roll"])
     u = torch.randn(T, B, N, dtype=torch.float64)
     w = torch.softmax(torch.randn(T, 3, dtype=torch.float64), -1)

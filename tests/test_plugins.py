@@ -89,7 +89,8 @@ class SoftmaxAtTwo(Relaxation):
 UPDATE = '''
 """A user's architecture update: the sign of DAS's gradient (signSGD on alpha), as method das_sign."""
 from bohb_das.methods import METHODS, searching
-from bohb_das.search import UPDATES, first_order
+from bohb_das.updates import UPDATES
+from bohb_das.updates.first_order import first_order
 
 
 @UPDATES.register("sign")
@@ -149,7 +150,7 @@ def test_a_plugin_problem_runs_in_a_trial_and_in_bohb(tmp_path):
     assert len(infos) >= 4 and all(i["status"] == "ok" and math.isfinite(i["arch_psnr"]) for i in infos)
 
 
-def test_plugin_operation_relaxation_and_update_run_in_a_trial(tmp_path):
+def test_plugin_operation_relaxation_and_update_run_in_a_trial_and_in_bohb(tmp_path):
     env = install(tmp_path, "my_search", {"halve_op": OPERATION, "soft2_relaxation": RELAXATION, "sign_update": UPDATE})
     trial = bohb_das(["trial", "--ops", "good_halve", "--method", "das_sign", "--relaxation", "soft2",
                       "--trials", "2", "--epochs", "2", "--width", "4", "--json"], env)
@@ -163,6 +164,15 @@ def test_plugin_operation_relaxation_and_update_run_in_a_trial(tmp_path):
     for name, module in (("halve", "halve_op"), ("good_halve", "halve_op"), ("soft2", "soft2_relaxation"),
                          ("sign", "sign_update"), ("das_sign", "sign_update")):
         assert re.search(rf"^  {name} +{module}\b", listed, re.M), listed
+    run = tmp_path / "run"
+    optimize = bohb_das(["optimize", "--run-dir", str(run), "--ops", "good_halve", "--method", "das_sign",
+                         "--relaxation", "soft2", "--iterations", "2", "--min-budget", "1", "--max-budget", "3",
+                         "--width", "4", "--workers", "1", "--device", "cpu", "--ping-interval", "1"], env)
+    assert optimize.returncode == 0, optimize.stderr
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert (manifest["ops"], manifest["method"], manifest["relaxation"]) == ("good_halve", "das_sign", "soft2")
+    infos = [json.loads(line)[3]["info"] for line in (run / "results.json").read_text().splitlines()]
+    assert len(infos) >= 4 and all(i["status"] == "ok" and math.isfinite(i["one_shot_psnr"]) for i in infos)
     unknown = bohb_das(["trial", "--ops", "good_halve", "--trials", "1", "--epochs", "1"], {**os.environ})
     assert unknown.returncode == 2 and "unknown operation set 'good_halve' (known: good, all)" in unknown.stderr
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from bohb_das.hparams import HParams
-from bohb_das.relaxations import RELAXATIONS, max_radius, sparsemax, sparsestmax
+from bohb_das.relaxations import RELAXATIONS
+from bohb_das.relaxations.sparse import max_radius, sparsemax, sparsestmax
 from bohb_das.rng import TrialStreams
 
 

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from bohb_das.operations import OP_SETS, OPERATIONS
     from bohb_das.problems import PROBLEMS
     from bohb_das.relaxations import RELAXATIONS
-    from bohb_das.search import UPDATES
+    from bohb_das.updates import UPDATES
     from bohb_das.search_spaces import SPACES
 
     for flag, registry in (("--formation", PROBLEMS), ("", OPERATIONS), ("--ops", OP_SETS), ("--space", SPACES),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 from bohb_das.optim import trial_values
+from bohb_das.updates import UPDATES
 
 if TYPE_CHECKING:
     from bohb_das.search import ArchitectureStep
@@ -49,6 +50,7 @@ def mixed_hessian_vector(loss: Callable[[Params], torch.Tensor], params: Params,
     return (gradient(1.0) - gradient(-1.0)) / (2 * _per_trial(eps, alpha))
 
 
+@UPDATES.register("second_order")
 def unrolled_gradient(step: "ArchitectureStep") -> torch.Tensor:
     """The second-order DARTS gradient of the validation objective with respect to alpha."""
     model, alpha = step.model, step.alpha

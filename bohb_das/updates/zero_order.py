@@ -32,6 +32,7 @@ import torch
 from bohb_das.optim import BlockOptimizer, adam
 from bohb_das.search_spaces import SearchSpace
 from bohb_das.training import trial_losses
+from bohb_das.updates import UPDATES
 
 if TYPE_CHECKING:
     from bohb_das.search import ArchitectureStep
@@ -67,6 +68,7 @@ def _directions(step: "ArchitectureStep", count: int) -> torch.Tensor:
     return step.directions.randn(count, *step.alpha.shape[1:], dtype=step.alpha.dtype)
 
 
+@UPDATES.register("zarts_rs")
 def random_search_gradient(step: "ArchitectureStep") -> torch.Tensor:
     n, mu = step.shared.zo_samples, step.shared.zo_radius
     u = _directions(step, n)
@@ -76,6 +78,7 @@ def random_search_gradient(step: "ArchitectureStep") -> torch.Tensor:
     return (slopes[..., None, None] * u).mean(1)
 
 
+@UPDATES.register("zarts_mgs")
 def mgs_gradient(step: "ArchitectureStep") -> torch.Tensor:
     n, mu = step.shared.zo_samples, step.shared.zo_radius
     u = mu * _directions(step, n)
@@ -91,6 +94,7 @@ def mgs_gradient(step: "ArchitectureStep") -> torch.Tensor:
     return -direction / mu**2
 
 
+@UPDATES.register("zarts_gld")
 def gld_move(step: "ArchitectureStep") -> None:
     n, mu = step.shared.zo_samples, step.shared.zo_radius
     u = _directions(step, n)

@@ -1,4 +1,4 @@
-"""Candidate operations and the mixed operation over them, batched over trials.
+"""The mixed operation ``sum_k w_k op_k(u)`` over an edge's candidates, batched over trials.
 
 Every tensor carries the trial index as its leading dimension: signals are (T, batch, length),
 parameters are (T, ...). Each operation has the form ``op(u) = direct(u) + coef * n(u)`` where ``n``
@@ -11,15 +11,15 @@ train-mode BatchNorm statistics computed exactly from the 3x3 covariance of the 
 convolution has one input channel), but with a handful of kernel calls instead of hundreds.
 
 Images (T, batch, height, width) take the same operations with Conv2d(1, C, 3x3) -> BatchNorm2d ->
-ReLU -> Conv2d(C, 1, 3x3) networks, computed as grouped convolutions over the trials in plain
-PyTorch (the fused kernel is 1-D): the parameters hold ``3 ** dims`` taps per channel either way.
+ReLU -> Conv2d(C, 1, 3x3) networks, computed as batched matrix products over the 3x3
+neighbourhoods in plain PyTorch (the fused kernel is 1-D): the parameters hold ``3 ** dims`` taps per
+channel either way.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,91 +27,12 @@ from torch import nn
 
 from bohb_das.errors import ConfigError
 from bohb_das.kernels import FusedNet, fused_available
-from bohb_das.problems.base import Problem
-from bohb_das.registry import Registry
+from bohb_das.operations import OPERATIONS, Context, per_trial
 from bohb_das.rng import TrialStreams
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
 TAU_INIT = 0.5
-NOISE_OP_STD = 0.1
-
-
-Direct = Callable[[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None", "Context"], torch.Tensor]
-
-
-def per_trial(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(T,) values shaped to broadcast over a (T, batch, *signal) tensor."""
-    return values.view(-1, *[1] * (like.dim() - 1))
-
-
-def _gradient_step(u: torch.Tensor, gradient: Any, tau: Any, ctx: "Context") -> torch.Tensor:
-    return u - tau * gradient
-
-
-def _noisy_gradient_step(u: torch.Tensor, gradient: Any, tau: Any, ctx: "Context") -> torch.Tensor:
-    return u - tau * gradient + ctx.noise(u)
-
-
-def _roll(u: torch.Tensor, gradient: Any, tau: Any, ctx: "Context") -> torch.Tensor:
-    """A one-step circular shift along ``ctx.roll_dims`` (never the trial dimension)."""
-    return torch.roll(u, (1,) * len(ctx.roll_dims), dims=ctx.roll_dims)
-
-
-@dataclass(frozen=True)
-class Operation:
-    """``op(u) = direct(u) + coef * n(u)``.
-
-    ``step``: the op owns a learnable step size tau > 0 and ``direct`` receives the data-term gradient
-    ``A^T(A u - y)``. ``learned_net``: the op owns n(u); its coefficient is ``-tau`` for a step op
-    (the learnable gradient descent of the paper, eq. 6) and 1 otherwise.
-    """
-
-    name: str
-    direct: Direct | None
-    learned_net: bool
-    step: bool
-    harmful: bool = False
-    random: bool = False  # draws from the trial streams at every call
-
-
-#: Operations by name; a plugin registers its own with ``OPERATIONS.register(op.name)(op)``.
-OPERATIONS: Registry[Operation] = Registry("operation")
-#: The candidate sets a search chooses from (``--ops``); a plugin's operation joins a set it registers.
-OP_SETS: Registry[tuple[str, ...]] = Registry("operation set")
-
-for _op in (
-    Operation("learnable_gd", _gradient_step, learned_net=True, step=True),
-    Operation("net", None, learned_net=True, step=False),
-    Operation("roll", _roll, learned_net=False, step=False, harmful=True),
-    Operation("noise", _noisy_gradient_step, learned_net=False, step=True, harmful=True, random=True),
-    Operation("zero", None, learned_net=False, step=False),
-):
-    OPERATIONS.register(_op.name)(_op)
-OP_SETS.register("good")(("learnable_gd", "net"))
-OP_SETS.register("all")(("learnable_gd", "net", "roll", "noise"))
-
-
-@dataclass
-class Context:
-    """What every operation may read during one forward pass over a batch.
-
-    ``u0 = A^T y`` and the ``problem`` give the data-term gradient (:meth:`data_gradient`); the noise
-    operation draws from the per-trial ``streams`` at every call, in training and evaluation alike;
-    the roll operation shifts along ``roll_dims`` (``Profile.roll_dims``).
-    """
-
-    u0: torch.Tensor
-    problem: Problem
-    streams: TrialStreams
-    roll_dims: tuple[int, ...] = (-1,)
-
-    def data_gradient(self, u: torch.Tensor) -> torch.Tensor:
-        """``A^T (A u - y)`` of every signal of ``u``."""
-        return self.problem.data_gradient(u, self.u0)
-
-    def noise(self, like: torch.Tensor) -> torch.Tensor:
-        return NOISE_OP_STD * self.streams.randn(*like.shape[1:], dtype=like.dtype)
 
 
 def conv_taps(u: torch.Tensor) -> torch.Tensor:

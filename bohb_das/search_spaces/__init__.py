@@ -3,13 +3,14 @@
 A space is a list of edges, each a ``MixedOp`` over the same candidates; the network takes the
 per-edge mixing weights (T, edges, candidates) as an argument. The supernet passes a relaxation of
 alpha (softmax by default); a discrete architecture passes one-hot weights, so retraining a genotype
-uses exactly the same code, batched over trials whose genotypes differ.
+uses exactly the same code, batched over trials whose genotypes differ. The built-in spaces,
+``sequential`` and ``cell``, are modules of this package registered in ``SPACES`` as a user's plugin
+module registers its own (a ``SearchSpace`` subclass whose ``name`` is the name it registers under).
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -20,10 +21,6 @@ from bohb_das.errors import ConfigError
 from bohb_das.operations import Context, MixedOp, per_trial
 from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
-
-SEQUENTIAL_LAYERS = 10
-CELLS = 2
-CELL_STATES = 5
 
 #: Search spaces by name (``--space``; a space's ``name`` is the name it registers under).
 SPACES: "Registry[type[SearchSpace]]" = Registry("search space")
@@ -130,56 +127,8 @@ class SearchSpace(nn.Module):
         return nn.functional.one_hot(choice, len(self.candidates)).to(self.skip.dtype)
 
 
-@SPACES.register("sequential")
-class SequentialSpace(SearchSpace):
-    """Paper 4.1: ``x_{j+1} = sum_t w_jt o_t(x_j)`` over 10 layers from ``x_0 = u0``."""
+# The built-ins register on import, as a plugin's module does.
+from bohb_das.search_spaces.sequential import SequentialSpace  # noqa: E402
+from bohb_das.search_spaces.cell import CellSpace  # noqa: E402
 
-    name = "sequential"
-    edges = tuple(f"layer{j}" for j in range(SEQUENTIAL_LAYERS))
-
-    def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
-        x = u0
-        for j, layer in enumerate(self.mixed):
-            x = layer(x, weights[:, j], ctx)
-        return x
-
-
-def _cell_edges() -> tuple[str, ...]:
-    return tuple(
-        f"c{c}:{i}->{j}" for c in range(CELLS) for j in range(1, CELL_STATES + 1) for i in range(j)
-    )
-
-
-@SPACES.register("cell")
-class CellSpace(SearchSpace):
-    """Paper 4.2: two cells; ``s_j = sum_{i<j} mixed_ij(s_i)`` over 5 states (15 edges per cell, with
-    ``zero`` among the candidates), the last two states merged by a 1x1 convolution (2 -> 1 channels)."""
-
-    name = "cell"
-    edges = _cell_edges()
-    uses_zero = True
-
-    def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
-                 skip_init: float = 1.0, skip_learnable: bool = True, dims: int = 1) -> None:
-        super().__init__(candidates, trials, width, init, skip_init, skip_learnable, dims)
-        dtype = torch.float64  # drawn in float64 and cast by .to(): the same numbers on every dtype
-        self.merge_w = nn.Parameter(init.uniform(CELLS, 2, bound=1 / math.sqrt(2), dtype=dtype))
-        self.merge_b = nn.Parameter(init.uniform(CELLS, bound=1 / math.sqrt(2), dtype=dtype))
-
-    def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
-        s = u0
-        edge = 0
-        for c in range(CELLS):
-            states = [s]
-            for j in range(1, CELL_STATES + 1):
-                total = torch.zeros_like(s)
-                for i in range(j):
-                    total = total + self.mixed[edge](states[i], weights[:, edge], ctx)
-                    edge += 1
-                states.append(total)
-            w, b = self.merge_w[:, c], self.merge_b[:, c]
-            s = per_trial(w[:, 0], s) * states[-2] + per_trial(w[:, 1], s) * states[-1] + per_trial(b, s)
-        return s
-
-
-
+__all__ = ["SPACES", "CellSpace", "Genotype", "SearchSpace", "SequentialSpace"]

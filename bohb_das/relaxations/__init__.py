@@ -1,0 +1,59 @@
+"""Relaxations: how a search turns alpha (T, edges, candidates) into the supernet's mixing weights.
+
+DARTS mixes with a softmax. The alternatives from the related work change what the supernet sees:
+- ``sparsemax``: the Euclidean projection onto the simplex, exactly zero for weak operations.
+- ``sparsestmax`` (SSN / trilevel NAS): sparsemax with the extra constraint ``||w - u|| >= r`` around
+  the simplex centre u; the radius r grows over the search to the distance of a vertex, where the
+  only feasible points are the vertices, so the supernet ends up one-hot: the one-shot network *is*
+  the architecture.
+- ``sigmoid`` (FairDARTS): independent weights in (0, 1) with no competition between operations,
+  plus a zero-one loss that pushes each towards 0 or 1 (weights are not on the simplex).
+- ``gumbel`` (GDAS): a hard one-hot sample from Gumbel-softmax with straight-through gradients and a
+  temperature annealed from ``gumbel_tau_max`` to ``gumbel_tau_min``.
+
+Every relaxation is monotone in alpha, so the argmax architecture is the argmax of alpha whatever the
+relaxation. ``progress`` (0 at the first step, 1 at the end) drives the schedules; the one-shot
+supernet is evaluated with the weights at progress 1 and without noise. Softmax is the base class
+here; each other built-in is a module of this package, registered in ``RELAXATIONS`` as a user's
+plugin module registers its own.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+from bohb_das.registry import Registry
+from bohb_das.rng import TrialStreams
+
+if TYPE_CHECKING:
+    from bohb_das.hparams import HParams
+
+
+class Relaxation:
+    """Base: softmax mixing weights and no penalty. Built from the batch's hyperparameters ``hp``,
+    whose settings a relaxation reads (``HParams`` holds their defaults, validated in one place);
+    called as ``(alpha, progress, noise)``, where ``noise`` (one stream per trial) is None for the
+    noiseless weights of the one-shot supernet."""
+
+    on_simplex: ClassVar[bool] = True  # the weights of an edge sum to 1
+
+    def __init__(self, hp: "HParams") -> None:
+        self.hp = hp
+
+    def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
+        return torch.softmax(alpha, -1)
+
+    def penalty(self, alpha: torch.Tensor) -> torch.Tensor:
+        """(T,) extra architecture loss."""
+        return alpha.new_zeros(alpha.shape[0])
+
+
+#: Relaxations by name (``--relaxation``, the ``relaxation`` hyperparameter).
+RELAXATIONS: Registry[type[Relaxation]] = Registry("relaxation")
+RELAXATIONS.register("softmax")(Relaxation)
+
+for _builtin in ("sparse", "sigmoid", "gumbel"):  # register on import, as a plugin's module does
+    import_module(f"bohb_das.relaxations.{_builtin}")

@@ -1,0 +1,24 @@
+"""The paper's sequential space (section 4.1): a chain of mixed layers."""
+
+from __future__ import annotations
+
+import torch
+
+from bohb_das.operations import Context
+from bohb_das.search_spaces import SPACES, SearchSpace
+
+SEQUENTIAL_LAYERS = 10
+
+
+@SPACES.register("sequential")
+class SequentialSpace(SearchSpace):
+    """Paper 4.1: ``x_{j+1} = sum_t w_jt o_t(x_j)`` over 10 layers from ``x_0 = u0``."""
+
+    name = "sequential"
+    edges = tuple(f"layer{j}" for j in range(SEQUENTIAL_LAYERS))
+
+    def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
+        x = u0
+        for j, layer in enumerate(self.mixed):
+            x = layer(x, weights[:, j], ctx)
+        return x
