@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from importlib import import_module
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve, user_dir
-from bohb_das.errors import ConfigError, require_integer
+from bohb_das.errors import ConfigError
 from bohb_das.registry import load_plugins
 from bohb_das.relaxations import RELAXATIONS
+from bohb_das import settings
+from bohb_das.settings import Settings, default_of
 
 SCHEDULERS = ("none", "linear")
 OPTIMIZERS = ("adam", "gd")
@@ -35,7 +38,9 @@ def user_presets_dir() -> Path:
 @dataclass(frozen=True)
 class HParams:
     """Weights always use Adam; ``alpha_optimizer`` picks Adam or plain gradient descent for alpha.
-    ``relaxation`` and its settings apply to every searching method, ``zo_*`` to the ZARTS methods."""
+    ``relaxation`` applies to every searching method. ``settings``: the values of plugin settings
+    (``bohb_das.settings``: a relaxation's, the ZARTS updates') that differ from their defaults, as
+    sorted (name, value) pairs; read them with ``of``. Build with ``from_mapping`` to set them by name."""
 
     weight_lr: float = 1e-3
     weight_decay: float = 1e-8
@@ -45,16 +50,10 @@ class HParams:
     alpha_warmup: bool = True
     alpha_scheduler: str = "linear"
     alpha_optimizer: str = "gd"
-    # Beyond the paper (bohb_das.relaxations, bohb_das.updates.zero_order): written out only where they
-    # differ from these defaults, so a paper trial's record (and cache key) does not mention them.
+    # Beyond the paper: written out only where they differ from their defaults, so a paper trial's
+    # record (and cache key) does not mention them.
     relaxation: str = "softmax"
-    gumbel_tau_max: float = 10.0
-    gumbel_tau_min: float = 0.1
-    sparsestmax_ramp: float = 1.0
-    zero_one_weight: float = 10.0
-    zo_samples: int = 4
-    zo_radius: float = 0.1
-    zo_inner_steps: int = 2
+    settings: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("weight_lr", "alpha_lr"):
@@ -69,41 +68,64 @@ class HParams:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.relaxation not in RELAXATIONS:
             raise ConfigError(f"relaxation must be one of {', '.join(RELAXATIONS)}, got {self.relaxation!r}")
-        for name in ("gumbel_tau_max", "gumbel_tau_min", "sparsestmax_ramp", "zo_radius"):
-            _check_float(name, getattr(self, name), positive=True)
-        _check_float("zero_one_weight", self.zero_one_weight, positive=False)
-        if self.gumbel_tau_min > self.gumbel_tau_max:
-            raise ConfigError(f"gumbel_tau_min must be <= gumbel_tau_max, got {self.gumbel_tau_min!r} > {self.gumbel_tau_max!r}")
-        if self.sparsestmax_ramp > 1:
-            raise ConfigError(f"sparsestmax_ramp is a fraction of the search in (0, 1], got {self.sparsestmax_ramp!r}")
-        require_integer("zo_samples", self.zo_samples)
-        require_integer("zo_inner_steps", self.zo_inner_steps, lowest=0)
+        owners = setting_owners()
+        values = dict(self.settings)
+        unknown = sorted(set(values) - set(owners))
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(owners))})")
+        kinds = {kind for name, (_, kind) in owners.items() if name in values}
+        for kind in kinds:  # validates the values (ranges, constraints between fields)
+            kind(**{f.name: values[f.name] for f in fields(kind) if f.name in values})
+        canonical = tuple(sorted((k, v) for k, v in values.items() if v != default_of(owners[k][1], k)))
+        object.__setattr__(self, "settings", canonical)
+
+    def of(self, kind: type[S]) -> S:
+        """The settings of type ``kind`` in these hyperparameters (defaults where not set)."""
+        names = {f.name for f in fields(kind)}
+        return kind(**{k: v for k, v in self.settings if k in names})
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], defaults: "HParams | None" = None) -> "HParams":
-        """Builds from a mapping of (a subset of) the fields; unknown keys are refused."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Builds from a mapping of (a subset of) the fields and plugin settings, by name, over
+        ``defaults``; unknown names are refused."""
+        known = hyperparameter_names()
+        unknown = sorted(set(values) - set(known))
         if unknown:
             raise ConfigError(f"unknown hyperparameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        base = asdict(defaults or cls())
-        base.update({k: _normalize(k, v) for k, v in values.items()})
-        return cls(**base)
+        base = defaults or cls()
+        given = {k: _normalize(k, v) for k, v in values.items()}
+        settings = {**dict(base.settings), **{k: v for k, v in given.items() if k not in CORE}}
+        return replace(base, **{k: v for k, v in given.items() if k in CORE}, settings=tuple(settings.items()))
 
     def to_dict(self) -> dict[str, Any]:
-        """The Table-7 fields always, the others where they differ from their defaults."""
-        defaults = HParams.__dataclass_fields__
-        return {
-            name: value for name, value in asdict(self).items()
-            if name in TABLE7 or value != defaults[name].default
-        }
+        """The Table-7 fields always, the relaxation and the settings where they differ from their defaults."""
+        out = {name: getattr(self, name) for name in TABLE7}
+        if self.relaxation != "softmax":
+            out["relaxation"] = self.relaxation
+        return {**out, **dict(self.settings)}
 
 
 #: The paper's eight hyperparameters (Table 7), in its order.
 TABLE7 = tuple(f.name for f in fields(HParams))[:8]
 
+#: The fields of every trial; the plugin settings come on top (``hyperparameter_names``).
+CORE = (*TABLE7, "relaxation")
 
 FLOAT_FIELDS = frozenset(f.name for f in fields(HParams) if f.type == "float")
+
+S = TypeVar("S", bound=Settings)
+
+
+def setting_owners() -> dict[str, tuple[str, type[Settings]]]:
+    """Every plugin setting, built-in or a plugin's: name -> (owner, its settings type). The built-in
+    owners are imported here, not at module level (``bohb_das.updates`` imports this module)."""
+    import_module("bohb_das.updates")  # registers the ZARTS settings
+    return settings.setting_owners()
+
+
+def hyperparameter_names() -> list[str]:
+    """Every name a preset, a BOHB space, a record or a flag may set: the core fields, then the settings."""
+    return [*CORE, *setting_owners()]
 
 
 def _normalize(name: str, value: Any) -> Any:
@@ -116,12 +138,13 @@ def _normalize(name: str, value: Any) -> Any:
             value = "none"
     if name == "alpha_scheduler" and value is None:
         value = "none"
-    if isinstance(value, str) and name in FLOAT_FIELDS:
+    floats = FLOAT_FIELDS | {k for k, (_, kind) in setting_owners().items() if kind.__dataclass_fields__[k].type in ("float", float)}
+    if isinstance(value, str) and name in floats:
         try:  # YAML 1.1 (PyYAML) reads 1e-8, without a dot, as a string
             value = float(value)
         except ValueError:
             pass
-    if isinstance(value, int) and not isinstance(value, bool) and name in FLOAT_FIELDS:
+    if isinstance(value, int) and not isinstance(value, bool) and name in floats:
         value = float(value)
     return value
 

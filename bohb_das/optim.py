@@ -18,9 +18,9 @@ import torch
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams
 
-#: The fields that must agree within a batch: they change the shape or the form of the computation.
-SHARED_FIELDS = ("relaxation", "gumbel_tau_max", "gumbel_tau_min", "sparsestmax_ramp", "zero_one_weight",
-                 "zo_samples", "zo_radius", "zo_inner_steps")
+#: The fields that must agree within a batch: they change the shape or the form of the computation
+#: (the relaxation, and the plugin settings: a relaxation's, the ZARTS updates').
+SHARED_FIELDS = ("relaxation", "settings")
 
 
 def shared_settings(hp: HParams) -> tuple:

@@ -21,7 +21,7 @@ def setup(update: str = "first_order", ops: str = "all", **hp) -> ArchitectureSt
     data = TrialData(get_problem("blur"), SEEDS, "data", "cpu", torch.float64)
     model = build(SequentialSpace, OP_SETS[ops], data, 3, "init")
     alpha = nn.Parameter(0.3 * torch.randn(2, 10, len(OP_SETS[ops]), dtype=torch.float64))
-    hp = HParams(**{"alpha_warmup": False, **hp})
+    hp = HParams.from_mapping({"alpha_warmup": False, **hp})
     return ArchitectureStep(model, alpha, data, hp, Failures.none(2), update)
 
 
@@ -96,7 +96,7 @@ def test_copies_are_the_originals_without_inner_steps():
 
 def true_gradient(step: ArchitectureStep) -> torch.Tensor:
     """The exact gradient on the batch the candidates are scored on (the replica streams start alike)."""
-    fresh = setup(**{k: getattr(step.shared, k) for k in ("zo_inner_steps", "zo_samples", "zo_radius")}, ops="good")
+    fresh = setup(**dict(step.shared.settings), ops="good")
     fresh.alpha.data.copy_(step.alpha.detach())
     fresh.model.load_state_dict(step.model.state_dict())
     x, ctx = fresh.replicas(1)[0].batch()

@@ -202,3 +202,21 @@ def test_beyond_space_conditions_each_relaxation_setting_on_its_relaxation():
         assert ("zero_one_weight" in config) == (config["relaxation"] == "sigmoid")
         HParams.from_mapping(config)  # a valid set of trial hyperparameters
     assert {c["relaxation"] for c in configs} == {"softmax", "sparsemax", "sparsestmax", "sigmoid", "gumbel"}
+
+
+def test_beyond_space_agrees_with_the_registries():
+    """The shipped space file is data written by hand; the registries are the truth it must match:
+    every relaxation and every setting is there, with the registered default, a relaxation's settings
+    conditioned on that relaxation and the ZARTS settings bound to the methods of their updates."""
+    from bohb_das.hparams import setting_owners
+    from bohb_das.relaxations import RELAXATIONS
+
+    space = load_space("beyond", method="zarts_rs")
+    assert list(space["relaxation"].choices) == list(RELAXATIONS)
+    owners = setting_owners()
+    assert set(owners) <= set(space)
+    parents = {c.child.name: c.value for c in space.get_conditions()}
+    for name, (owner, kind) in owners.items():
+        assert space[name].default_value == kind.__dataclass_fields__[name].default, name
+        assert parents.get(name, "zarts") == owner, name  # relaxation settings: on their relaxation
+    assert all(owner != "zarts" or name not in load_space("beyond", method="das") for name, (owner, _) in owners.items())

@@ -46,8 +46,8 @@ def test_mixed_table7_hyperparameters_in_one_batch_equal_each_alone(space):
 @pytest.mark.parametrize("method", ["darts2", "zarts_rs"])
 def test_mixed_hyperparameters_beyond_the_paper_equal_each_alone(method):
     # darts2: each trial unrolls with its own weight lr; zarts_rs: replicas made while some trials rest
-    spec = TrialSpec(method=method, epochs=1, width=4, hparams=HParams(zo_samples=2, zo_inner_steps=1))
-    mixed = [replace(hp, zo_samples=2, zo_inner_steps=1) for hp in (GD_FAST, ADAM)]
+    spec = TrialSpec(method=method, epochs=1, width=4, hparams=HParams.from_mapping(dict(zo_samples=2, zo_inner_steps=1)))
+    mixed = [HParams.from_mapping(dict(zo_samples=2, zo_inner_steps=1), defaults=hp) for hp in (GD_FAST, ADAM)]
     assert_each_equals_alone(spec, [3, 3], mixed)
 
 

@@ -74,16 +74,25 @@ OP_SETS.register("good_halve")(("learnable_gd", "net", "halve"))
 '''
 
 RELAXATION = '''
-"""A user's relaxation: a softmax at temperature 2."""
+"""A user's relaxation: a softmax at a temperature, its own tunable setting (default 2)."""
+from dataclasses import dataclass
+
 import torch
 
 from bohb_das.relaxations import RELAXATIONS, Relaxation
+from bohb_das.settings import SETTINGS, Settings, setting
+
+
+@SETTINGS.register("soft2")
+@dataclass(frozen=True)
+class Soft2Settings(Settings):
+    soft2_temperature: float = setting(2.0, "softmax temperature", positive=True)
 
 
 @RELAXATIONS.register("soft2")
-class SoftmaxAtTwo(Relaxation):
+class SoftmaxAtTemperature(Relaxation):
     def __call__(self, alpha, progress=1.0, noise=None):
-        return torch.softmax(alpha / 2, -1)
+        return torch.softmax(alpha / self.hp.of(Soft2Settings).soft2_temperature, -1)
 '''
 
 UPDATE = '''
@@ -153,16 +162,21 @@ def test_a_plugin_problem_runs_in_a_trial_and_in_bohb(tmp_path):
 def test_plugin_operation_relaxation_and_update_run_in_a_trial_and_in_bohb(tmp_path):
     env = install(tmp_path, "my_search", {"halve_op": OPERATION, "soft2_relaxation": RELAXATION, "sign_update": UPDATE})
     trial = bohb_das(["trial", "--ops", "good_halve", "--method", "das_sign", "--relaxation", "soft2",
-                      "--trials", "2", "--epochs", "2", "--width", "4", "--json"], env)
+                      "--soft2-temperature", "3", "--trials", "2", "--epochs", "2", "--width", "4", "--json"], env)
     assert trial.returncode == 0, trial.stderr
     records = [json.loads(line) for line in trial.stdout.splitlines()]
     assert [(r["spec"]["ops"], r["spec"]["method"], r["spec"]["hparams"]["relaxation"]) for r in records] == \
         [("good_halve", "das_sign", "soft2")] * 2
+    assert all(r["spec"]["hparams"]["soft2_temperature"] == 3.0 for r in records)  # the plugin's own setting
     assert all(r["status"] == "ok" and math.isfinite(r["one_shot_psnr"]) for r in records), records
     assert all(len(edge) == 3 for r in records for edge in r["alphas"])  # halve is a candidate of every edge
+    bad = bohb_das(["trial", "--relaxation", "soft2", "--soft2-temperature", "-1", "--epochs", "1"], env, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "bohb-das: error: soft2_temperature must be > 0, got -1.0"]
+    assert "soft2: softmax temperature (default: 2)" in " ".join(bohb_das(["trial", "--help"], env, timeout=60).stdout.split())
     listed = bohb_das(["plugins"], env, timeout=60).stdout
     for name, module in (("halve", "halve_op"), ("good_halve", "halve_op"), ("soft2", "soft2_relaxation"),
-                         ("sign", "sign_update"), ("das_sign", "sign_update")):
+                         ("sign", "sign_update"), ("das_sign", "sign_update"), ("soft2_temperature", "soft2_relaxation")):
         assert re.search(rf"^  {name} +{module}\b", listed, re.M), listed
     run = tmp_path / "run"
     optimize = bohb_das(["optimize", "--run-dir", str(run), "--ops", "good_halve", "--method", "das_sign",

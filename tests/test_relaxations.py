@@ -8,7 +8,7 @@ from bohb_das.rng import TrialStreams
 
 
 def relaxation(name: str, **settings):
-    return RELAXATIONS[name](HParams(relaxation=name, **settings))
+    return RELAXATIONS[name](HParams.from_mapping({"relaxation": name, **settings}))
 
 
 def logits(rows: int = 8, k: int = 4) -> torch.Tensor:

@@ -2,8 +2,9 @@
 
 ConfigSpace reads these files itself (``ConfigurationSpace.from_yaml``), so other tools can load a
 bohb-das space; bohb-das reads them through ConfigSpace's decoder too and adds what ConfigSpace cannot
-know: every name must be a field of ``HParams``, and every error is a one-line ``ConfigError`` naming
-the file and the entry (ConfigSpace raises ``KeyError`` / ``TypeError`` / ``ValueError`` with no file),
+know: every name must be a hyperparameter (``hparams.hyperparameter_names``: Table 7, the relaxation
+and the registered plugin settings), and every error is a one-line ``ConfigError`` naming the file
+and the entry (ConfigSpace raises ``KeyError`` / ``TypeError`` / ``ValueError`` with no file),
 because a typo in a space file would otherwise surface deep inside BOHB. Unknown top-level keys are
 refused: ConfigSpace ignores them, so a misspelt ``conditions`` would silently drop every condition.
 
@@ -24,7 +25,7 @@ from ConfigSpace import ConfigurationSpace
 
 from bohb_das.datafiles import SPACES_DIR, read_yaml
 from bohb_das.errors import ConfigError
-from bohb_das.hparams import HParams
+from bohb_das.hparams import hyperparameter_names
 
 #: The Table-7 space shipped with the package.
 DEFAULT_SPACE = SPACES_DIR / "das.yaml"
@@ -74,7 +75,7 @@ def build_space(definition: Any, source: str = "<space>", seed: int | None = Non
                           f"of {{name, type, ...}} entries as in {DEFAULT_SPACE}")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{source}: 'hyperparameters' must be a non-empty list")
-    allowed = set(HParams.__dataclass_fields__)
+    allowed = set(hyperparameter_names())
     kept, dropped = [], set()
     for index, entry in enumerate(entries):
         name = entry.get("name") if isinstance(entry, dict) else None

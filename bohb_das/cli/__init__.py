@@ -47,9 +47,9 @@ def show_library_messages() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    show_library_messages()
     try:
+        args = build_parser().parse_args(argv)  # the flags of plugins' settings: plugins load here
+        show_library_messages()
         return int(args.handler(args) or 0)
     except ConfigError as exc:
         print(f"bohb-das: error: {exc}", file=sys.stderr)

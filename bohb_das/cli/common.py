@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bohb_das.hparams import HParams
+from bohb_das.hparams import HParams, hyperparameter_names, setting_owners
 from bohb_das.targets import Target
 
 TARGET_NAMES = tuple(t.value for t in Target)
@@ -53,25 +53,18 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--alpha-warmup", action=argparse.BooleanOptionalAction)
     group.add_argument("--alpha-scheduler", help="none or linear")
     group.add_argument("--alpha-optimizer", help="adam or gd")
-    beyond = parser.add_argument_group("beyond the paper (relaxations: any method; zo_*: the zarts_* methods)")
+    beyond = parser.add_argument_group("beyond the paper: the relaxation, and the settings of relaxations and "
+                                       "updates (each read by its owner; plugins add theirs)")
     beyond.add_argument("--relaxation", help="softmax (default), sparsemax, sparsestmax, sigmoid, gumbel or a plugin's")
-    beyond.add_argument("--gumbel-tau-max", type=float, help="gumbel: temperature at the start (default: 10)")
-    beyond.add_argument("--gumbel-tau-min", type=float, help="gumbel: temperature at the end (default: 0.1)")
-    beyond.add_argument("--sparsestmax-ramp", type=float,
-                        help="sparsestmax: fraction of the search until the radius is one-hot (default: 1)")
-    beyond.add_argument("--zero-one-weight", type=float, help="sigmoid: weight of the zero-one loss (default: 10)")
-    beyond.add_argument("--zo-samples", type=int, help="ZARTS: directions (rs), samples (mgs), radii (gld) (default: 4)")
-    beyond.add_argument("--zo-radius", type=float, help="ZARTS: perturbation scale mu (default: 0.1)")
-    beyond.add_argument("--zo-inner-steps", type=int, help="ZARTS: weight steps per candidate copy (default: 2)")
+    for name, (owner, kind) in setting_owners().items():
+        spec = kind.__dataclass_fields__[name]
+        beyond.add_argument(f"--{name.replace('_', '-')}", type=int if spec.type in ("int", int) else float,
+                            help=f"{owner}: {spec.metadata['help']} (default: {spec.default:g})")
 
 
 def hparams_from_args(args: argparse.Namespace) -> HParams:
     from bohb_das.hparams import load_preset
 
     base = load_preset(args.hparams)
-    overrides = {
-        name: getattr(args, name)
-        for name in HParams.__dataclass_fields__
-        if getattr(args, name, None) is not None
-    }
+    overrides = {name: getattr(args, name) for name in hyperparameter_names() if getattr(args, name, None) is not None}
     return HParams.from_mapping(overrides, defaults=base) if overrides else base

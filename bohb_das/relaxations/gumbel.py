@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
+from bohb_das.errors import ConfigError
 from bohb_das.relaxations import RELAXATIONS, Relaxation
 from bohb_das.rng import TrialStreams
+from bohb_das.settings import SETTINGS, Settings, setting
+
+
+@SETTINGS.register("gumbel")
+@dataclass(frozen=True)
+class GumbelSettings(Settings):
+    gumbel_tau_max: float = setting(10.0, "temperature at the start", positive=True)
+    gumbel_tau_min: float = setting(0.1, "temperature at the end", positive=True)
+
+    def check(self) -> None:
+        if self.gumbel_tau_min > self.gumbel_tau_max:
+            raise ConfigError(f"gumbel_tau_min must be <= gumbel_tau_max, got {self.gumbel_tau_min!r} > {self.gumbel_tau_max!r}")
 
 
 @RELAXATIONS.register("gumbel")
@@ -23,4 +38,5 @@ class Gumbel(Relaxation):
 
     def temperature(self, progress: float) -> float:
         """Linear from ``gumbel_tau_max`` to ``gumbel_tau_min`` (GDAS)."""
-        return self.hp.gumbel_tau_max + (self.hp.gumbel_tau_min - self.hp.gumbel_tau_max) * progress
+        s = self.hp.of(GumbelSettings)
+        return s.gumbel_tau_max + (s.gumbel_tau_min - s.gumbel_tau_max) * progress

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
+from bohb_das.errors import ConfigError
 from bohb_das.relaxations import RELAXATIONS, Relaxation
 from bohb_das.rng import TrialStreams
+from bohb_das.settings import SETTINGS, Settings, setting
+
+
+@SETTINGS.register("sparsestmax")
+@dataclass(frozen=True)
+class SparsestmaxSettings(Settings):
+    sparsestmax_ramp: float = setting(1.0, "fraction of the search until the radius is one-hot", positive=True)
+
+    def check(self) -> None:
+        if self.sparsestmax_ramp > 1:
+            raise ConfigError(f"sparsestmax_ramp is a fraction of the search in (0, 1], got {self.sparsestmax_ramp!r}")
 
 
 def sparsemax(z: torch.Tensor) -> torch.Tensor:
@@ -64,5 +77,5 @@ class Sparsestmax(Relaxation):
     """The radius grows linearly to one-hot over the first ``sparsestmax_ramp`` of the search."""
 
     def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
-        fraction = min(1.0, progress / self.hp.sparsestmax_ramp)
+        fraction = min(1.0, progress / self.hp.of(SparsestmaxSettings).sparsestmax_ramp)
         return sparsestmax(alpha, fraction * max_radius(alpha.shape[-1]))

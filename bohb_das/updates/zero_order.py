@@ -25,6 +25,7 @@ direction is skipped); it never fails the trial, whose own weights are untouched
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,25 +33,34 @@ import torch
 from bohb_das.optim import BlockOptimizer, adam
 from bohb_das.search_spaces import SearchSpace
 from bohb_das.training import trial_losses
+from bohb_das.settings import SETTINGS, Settings, setting
 from bohb_das.updates import UPDATES
 
 if TYPE_CHECKING:
     from bohb_das.search import ArchitectureStep
 
 
+@SETTINGS.register("zarts")
+@dataclass(frozen=True)
+class ZeroOrderSettings(Settings):
+    zo_samples: int = setting(4, "directions (rs), samples (mgs), radii (gld)")
+    zo_radius: float = setting(0.1, "perturbation scale mu", positive=True)
+    zo_inner_steps: int = setting(2, "weight steps per candidate copy", lowest=0)
+
+
 def candidate_losses(step: "ArchitectureStep", offsets: torch.Tensor) -> tuple[torch.Tensor, SearchSpace]:
     """(T, C) objective at ``alpha + offsets[:, c]`` (offsets: (T, C, edges, K)), each candidate with
     its own copy of the weights trained for ``zo_inner_steps`` steps; also returns the copies."""
     trials, count = offsets.shape[:2]
-    hp = step.shared
+    inner_steps = step.shared.of(ZeroOrderSettings).zo_inner_steps
     copies = step.model.replicate(count)
     alphas = (step.alpha.detach()[:, None] + offsets).flatten(0, 1)
     data, noise = step.replicas(count)
     trainable = [p for p in copies.parameters() if p.requires_grad]
     copies.train()
-    if trainable and hp.zo_inner_steps:
+    if trainable and inner_steps:
         optimizer = BlockOptimizer(trainable, step.blocks, adam, copies=count)
-        for _ in range(hp.zo_inner_steps):
+        for _ in range(inner_steps):
             x, ctx = data.batch()
             weights = step.relaxation(alphas, step.progress, noise).detach()
             losses = trial_losses(copies, weights, x, ctx, data.profile.weight_loss)
@@ -70,7 +80,8 @@ def _directions(step: "ArchitectureStep", count: int) -> torch.Tensor:
 
 @UPDATES.register("zarts_rs")
 def random_search_gradient(step: "ArchitectureStep") -> torch.Tensor:
-    n, mu = step.shared.zo_samples, step.shared.zo_radius
+    zo = step.shared.of(ZeroOrderSettings)
+    n, mu = zo.zo_samples, zo.zo_radius
     u = _directions(step, n)
     losses, _ = candidate_losses(step, torch.cat([mu * u, -mu * u], 1))
     slopes = (losses[:, :n] - losses[:, n:]) / (2 * mu)
@@ -80,7 +91,8 @@ def random_search_gradient(step: "ArchitectureStep") -> torch.Tensor:
 
 @UPDATES.register("zarts_mgs")
 def mgs_gradient(step: "ArchitectureStep") -> torch.Tensor:
-    n, mu = step.shared.zo_samples, step.shared.zo_radius
+    zo = step.shared.of(ZeroOrderSettings)
+    n, mu = zo.zo_samples, zo.zo_radius
     u = mu * _directions(step, n)
     losses, _ = candidate_losses(step, u)
     finite = torch.isfinite(losses)
@@ -96,7 +108,8 @@ def mgs_gradient(step: "ArchitectureStep") -> torch.Tensor:
 
 @UPDATES.register("zarts_gld")
 def gld_move(step: "ArchitectureStep") -> None:
-    n, mu = step.shared.zo_samples, step.shared.zo_radius
+    zo = step.shared.of(ZeroOrderSettings)
+    n, mu = zo.zo_samples, zo.zo_radius
     u = _directions(step, n)
     u = u / u.flatten(2).norm(dim=2)[..., None, None]
     radii = mu * 0.5 ** torch.arange(n, dtype=u.dtype, device=u.device)
