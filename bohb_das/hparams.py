@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-from importlib import import_module
 from dataclasses import dataclass, fields, replace
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
@@ -21,8 +21,7 @@ from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve, user_di
 from bohb_das.errors import ConfigError
 from bohb_das.registry import load_plugins
 from bohb_das.relaxations import RELAXATIONS
-from bohb_das import settings
-from bohb_das.settings import Settings, default_of
+from bohb_das.settings import SETTINGS, Settings, default_of
 
 SCHEDULERS = ("none", "linear")
 OPTIMIZERS = ("adam", "gd")
@@ -120,7 +119,14 @@ def setting_owners() -> dict[str, tuple[str, type[Settings]]]:
     """Every plugin setting, built-in or a plugin's: name -> (owner, its settings type). The built-in
     owners are imported here, not at module level (``bohb_das.updates`` imports this module)."""
     import_module("bohb_das.updates")  # registers the ZARTS settings
-    return settings.setting_owners()
+    owners: dict[str, tuple[str, type[Settings]]] = {}
+    for owner in SETTINGS:
+        for f in fields(SETTINGS[owner]):
+            if f.name in owners or f.name in CORE:
+                raise ConfigError(f"setting {f.name!r} is declared twice (by {owners.get(f.name, ('HParams',))[0]} "
+                                  f"and {owner})")
+            owners[f.name] = (owner, SETTINGS[owner])
+    return owners
 
 
 def hyperparameter_names() -> list[str]:

@@ -119,7 +119,7 @@ def _finish(
 def run_das(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None,
             update: str = "first_order") -> Outcome:
     """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch; ``update``
-    is the architecture update (``bohb_das.search.UPDATES``: DARTS first or second order, ZARTS)."""
+    is the architecture update (``bohb_das.updates.UPDATES``: DARTS first or second order, ZARTS)."""
     failures = Failures.none(data.trials)
     found = das_search(SPACES[spec.space], OP_SETS[spec.ops], data, hparams, spec.epochs,
                        spec.width, failures, progress, update=update)
@@ -249,7 +249,7 @@ class Method:
 
 
 def searching(update: str) -> Method:
-    """DAS with the architecture update ``update`` (a name in ``bohb_das.search.UPDATES``)."""
+    """DAS with the architecture update ``update`` (a name in ``bohb_das.updates.UPDATES``)."""
     return Method(partial(run_das, update=update), one_shot=True, passes=2)
 
 

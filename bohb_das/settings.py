@@ -3,7 +3,7 @@
 A plugin declares its settings as a frozen dataclass subclass of ``Settings``, each field made with
 ``setting``: the default, the help line and the range live there and nowhere else. It registers the
 type in ``SETTINGS`` under the name of what owns it (``gumbel``, ``zarts``, ...). From the registry
-``HParams`` accepts the settings (in presets, BOHB configurations and trial records, by their flat
+(``bohb_das.hparams.setting_owners``) ``HParams`` accepts the settings (in presets, BOHB configurations and trial records, by their flat
 field names, which must be unique across plugins: prefix them), validates them, and leaves them out
 of a record where they keep their defaults; the CLI offers each as a flag with its help.
 """
@@ -40,17 +40,6 @@ class Settings:
 
 #: Settings types by owner name (``zarts``: the ZARTS updates, ``gumbel``: the Gumbel relaxation, ...).
 SETTINGS: Registry[type[Settings]] = Registry("settings")
-
-
-def setting_owners() -> dict[str, tuple[str, type[Settings]]]:
-    """Field name -> (owner, the registered settings type that declares it)."""
-    owners: dict[str, tuple[str, type[Settings]]] = {}
-    for owner in SETTINGS:
-        for f in fields(SETTINGS[owner]):
-            if f.name in owners:
-                raise ConfigError(f"setting {f.name!r} is declared twice (by {owners[f.name][0]} and {owner})")
-            owners[f.name] = (owner, SETTINGS[owner])
-    return owners
 
 
 def default_of(kind: type[Settings], name: str) -> Any:
