@@ -208,3 +208,12 @@ def test_names_are_registered_once():
         registry["b"]
     with pytest.raises(ConfigError, match="without ':'"):
         registry.register("das:gumbel")
+
+
+def test_output_into_a_closed_pipe_is_not_an_error():
+    """`bohb-das plugins | head -1`: the reader leaves early; no traceback, exit 0."""
+    script = Path(sys.executable).parent / "bohb-das"
+    process = subprocess.Popen([str(script), "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # before anything is written
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and b"Traceback" not in err, err
