@@ -144,7 +144,8 @@ def _normalize(name: str, value: Any) -> Any:
             value = "none"
     if name == "alpha_scheduler" and value is None:
         value = "none"
-    floats = FLOAT_FIELDS | {k for k, (_, kind) in setting_owners().items() if kind.__dataclass_fields__[k].type in ("float", float)}
+    owners = setting_owners()
+    floats = FLOAT_FIELDS | {k for k, (_, kind) in owners.items() if kind.__dataclass_fields__[k].type in ("float", float)}
     if isinstance(value, str) and name in floats:
         try:  # YAML 1.1 (PyYAML) reads 1e-8, without a dot, as a string
             value = float(value)

@@ -1,7 +1,8 @@
 """Registries of plugin kinds: the built-ins and a user's plugins come in through the same door.
 
-A registry maps names to what a kind needs (a problem's builder, an operation, a relaxation's class, ...). Built-in modules register
-with ``REGISTRY.register(name)``; so does a user's module, which bohb-das finds without being edited:
+A registry maps names to what a kind needs (a problem's builder, an operation, a relaxation's
+class, ...). Built-in modules register with ``REGISTRY.register(name)``; so does a user's module,
+which bohb-das finds without being edited:
 the user's package declares it as an entry point in the group ``bohb_das.plugins`` (in
 ``pyproject.toml``: ``[project.entry-points."bohb_das.plugins"] mine = "my_package.my_module"``), and
 the first lookup in any registry imports every such module once. Unknown names, names registered
