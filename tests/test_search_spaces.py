@@ -74,3 +74,9 @@ def test_unknown_operation_in_genotype_is_refused():
 def test_unknown_space_is_refused():
     with pytest.raises(ConfigError, match="unknown search space 'dag'"):
         SPACES["dag"]
+
+
+def test_each_space_describes_its_genotypes():
+    assert str(Genotype("sequential", ("net",) * 9 + ("roll",))) == " > ".join(["net"] * 9 + ["roll"])
+    cell = Genotype("cell", ("net",) + (None,) * 29)
+    assert str(cell) == "c0:0->1:net" and str(Genotype("cell", (None,) * 30)) == "(empty)"

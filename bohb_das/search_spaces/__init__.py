@@ -48,11 +48,7 @@ class Genotype:
         return cls(value["space"], tuple(value["ops"]))
 
     def __str__(self) -> str:
-        labels = SPACES[self.space].edges
-        if self.space == "sequential":
-            return " > ".join(str(op) for op in self.ops)
-        kept = [f"{label}:{op}" for label, op in zip(labels, self.ops) if op is not None]
-        return " ".join(kept) if kept else "(empty)"
+        return SPACES[self.space].describe(self.ops)
 
 
 class SearchSpace(nn.Module):
@@ -85,6 +81,12 @@ class SearchSpace(nn.Module):
 
     def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
         raise NotImplementedError
+
+    @classmethod
+    def describe(cls, ops: Sequence[str | None]) -> str:
+        """One line for a genotype of this space: each kept edge as ``label:op``."""
+        kept = [f"{label}:{op}" for label, op in zip(cls.edges, ops) if op is not None]
+        return " ".join(kept) if kept else "(empty)"
 
     def discretize(self, weights: torch.Tensor) -> list[Genotype]:
         """The argmax op of every edge, per trial; a ``zero`` edge is dropped."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from bohb_das.operations import Context
@@ -16,6 +18,11 @@ class SequentialSpace(SearchSpace):
 
     name = "sequential"
     edges = tuple(f"layer{j}" for j in range(SEQUENTIAL_LAYERS))
+
+    @classmethod
+    def describe(cls, ops: Sequence[str | None]) -> str:
+        """A chain: the layers' operations in order."""
+        return " > ".join(str(op) for op in ops)
 
     def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
         x = u0
