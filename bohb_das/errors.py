@@ -1,6 +1,7 @@
 """The one exception type for bad user input (the CLI turns it into a one-line message and exit 2),
-and the integer check that six validators share."""
+and the integer and number checks that the validators share."""
 
+import math
 from typing import Any
 
 
@@ -18,3 +19,14 @@ def require_integer(name: str, value: Any, lowest: int = 1) -> None:
     if not is_integer(value, lowest):
         wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(lowest, f"an integer >= {lowest}")
         raise ConfigError(f"{name} must be {wanted}, got {value!r}")
+
+
+def require_number(name: str, value: Any, *, positive: bool = False, lowest: float | None = None) -> None:
+    """Raises a ConfigError naming ``name`` unless ``value`` is a finite number (not a bool), > 0
+    where ``positive``, >= ``lowest`` where given."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}")
+    if lowest is not None and value < lowest:
+        raise ConfigError(f"{name} must be >= {lowest:g}, got {value!r}")

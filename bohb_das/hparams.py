@@ -10,7 +10,6 @@ that a typo in a file ends in a one-line error naming the file and the field, no
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, fields, replace
 from importlib import import_module
@@ -18,10 +17,10 @@ from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve, user_dir
-from bohb_das.errors import ConfigError
+from bohb_das.errors import ConfigError, require_number
 from bohb_das.registry import load_plugins
 from bohb_das.relaxations import RELAXATIONS
-from bohb_das.settings import SETTINGS, Settings, default_of
+from bohb_das.settings import SETTINGS, Settings, default_of, number_type
 
 SCHEDULERS = ("none", "linear")
 OPTIMIZERS = ("adam", "gd")
@@ -56,9 +55,9 @@ class HParams:
 
     def __post_init__(self) -> None:
         for name in ("weight_lr", "alpha_lr"):
-            _check_float(name, getattr(self, name), positive=True)
+            require_number(name, getattr(self, name), positive=True)
         for name in ("weight_decay", "alpha_decay"):
-            _check_float(name, getattr(self, name), positive=False)
+            require_number(name, getattr(self, name), lowest=0)
         for name in ("weight_warmup", "alpha_warmup"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -92,7 +91,9 @@ class HParams:
         if unknown:
             raise ConfigError(f"unknown hyperparameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
         base = defaults or cls()
-        given = {k: _normalize(k, v) for k, v in values.items()}
+        owners = setting_owners()
+        floats = FLOAT_FIELDS | {k for k, (_, kind) in owners.items() if number_type(kind, k) is float}
+        given = {k: _normalize(k, v, floats) for k, v in values.items()}
         settings = {**dict(base.settings), **{k: v for k, v in given.items() if k not in CORE}}
         return replace(base, **{k: v for k, v in given.items() if k in CORE}, settings=tuple(settings.items()))
 
@@ -134,7 +135,7 @@ def hyperparameter_names() -> list[str]:
     return [*CORE, *setting_owners()]
 
 
-def _normalize(name: str, value: Any) -> Any:
+def _normalize(name: str, value: Any, floats: frozenset[str] | set[str]) -> Any:
     """Plain Python values (YAML and ConfigSpace hand over numpy scalars and mixed case)."""
     if hasattr(value, "item"):
         value = value.item()
@@ -144,8 +145,6 @@ def _normalize(name: str, value: Any) -> Any:
             value = "none"
     if name == "alpha_scheduler" and value is None:
         value = "none"
-    owners = setting_owners()
-    floats = FLOAT_FIELDS | {k for k, (_, kind) in owners.items() if kind.__dataclass_fields__[k].type in ("float", float)}
     if isinstance(value, str) and name in floats:
         try:  # YAML 1.1 (PyYAML) reads 1e-8, without a dot, as a string
             value = float(value)
@@ -154,15 +153,6 @@ def _normalize(name: str, value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and name in floats:
         value = float(value)
     return value
-
-
-def _check_float(name: str, value: Any, positive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    if positive and value <= 0:
-        raise ConfigError(f"{name} must be > 0, got {value!r}")
-    if not positive and value < 0:
-        raise ConfigError(f"{name} must be >= 0, got {value!r}")
 
 
 def preset_names() -> list[str]:

@@ -11,11 +11,10 @@ defaults; the CLI offers each as a flag with its help.
 
 from __future__ import annotations
 
-import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from bohb_das.errors import ConfigError, require_integer
+from bohb_das.errors import require_integer, require_number
 from bohb_das.registry import Registry
 
 
@@ -32,7 +31,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            _check_value(f.name, getattr(self, f.name), f.type, f.metadata)
+            _check_value(type(self), f.name, getattr(self, f.name))
         self.check()
 
     def check(self) -> None:
@@ -48,14 +47,15 @@ def default_of(kind: type[Settings], name: str) -> Any:
     return None if default is MISSING else default
 
 
-def _check_value(name: str, value: Any, annotation: Any, metadata: Any) -> None:
-    if annotation in ("int", int):
-        require_integer(name, value, lowest=int(metadata.get("lowest") if metadata.get("lowest") is not None else 1))
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    if metadata.get("positive") and value <= 0:
-        raise ConfigError(f"{name} must be > 0, got {value!r}")
+def number_type(kind: type[Settings], name: str) -> type[int] | type[float]:
+    """``int`` for a field annotated ``int``, else ``float`` (settings are numbers)."""
+    return int if kind.__dataclass_fields__[name].type in ("int", int) else float
+
+
+def _check_value(kind: type[Settings], name: str, value: Any) -> None:
+    metadata = kind.__dataclass_fields__[name].metadata
     lowest = metadata.get("lowest")
-    if lowest is not None and value < lowest:
-        raise ConfigError(f"{name} must be >= {lowest:g}, got {value!r}")
+    if number_type(kind, name) is int:
+        require_integer(name, value, lowest=1 if lowest is None else int(lowest))
+    else:
+        require_number(name, value, positive=metadata.get("positive", False), lowest=lowest)

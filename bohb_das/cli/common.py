@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bohb_das.hparams import HParams, hyperparameter_names, setting_owners
+from bohb_das.settings import default_of, number_type
 from bohb_das.targets import Target
 
 TARGET_NAMES = tuple(t.value for t in Target)
@@ -57,9 +58,9 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
                                        "updates (each read by its owner; plugins add theirs)")
     beyond.add_argument("--relaxation", help="softmax (default), sparsemax, sparsestmax, sigmoid, gumbel or a plugin's")
     for name, (owner, kind) in setting_owners().items():
-        spec = kind.__dataclass_fields__[name]
-        beyond.add_argument(f"--{name.replace('_', '-')}", type=int if spec.type in ("int", int) else float,
-                            help=f"{owner}: {spec.metadata['help']} (default: {spec.default:g})")
+        beyond.add_argument(f"--{name.replace('_', '-')}", type=number_type(kind, name),
+                            help=f"{owner}: {kind.__dataclass_fields__[name].metadata['help']} "
+                            f"(default: {default_of(kind, name):g})")
 
 
 def hparams_from_args(args: argparse.Namespace) -> HParams:

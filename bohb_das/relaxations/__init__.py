@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 
 class Relaxation:
     """Base: softmax mixing weights and no penalty. Built from the batch's hyperparameters ``hp``,
-    whose settings a relaxation reads (``HParams`` holds their defaults, validated in one place);
-    called as ``(alpha, progress, noise)``, where ``noise`` (one stream per trial) is None for the
-    noiseless weights of the one-shot supernet."""
+    whose settings a relaxation reads with ``hp.of(ItsSettings)`` (``bohb_das.settings``); called
+    as ``(alpha, progress, noise)``, where ``noise`` (one stream per trial) is None for the noiseless
+    weights of the one-shot supernet."""
 
     on_simplex: ClassVar[bool] = True  # the weights of an edge sum to 1
 
