@@ -73,6 +73,52 @@ def test_fused_kernel_matches_plain_pytorch_with_gradients(monkeypatch):
         assert torch.allclose(g1, g2, atol=1e-8)
 
 
+@needs_kernel
+@pytest.mark.parametrize("batch, channels", [(1, 1), (7, 3), (37, 5), (130, 66)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_kernels_match_the_plain_formulation_at_any_batch_and_width(batch, channels, dtype):
+    """The kernels work on blocks of whole vectors across the batch and on channels in groups:
+    batches and widths that fill neither must give the same function and gradients."""
+    from bohb_das.kernels import FusedNet, TapMoments
+
+    gen = torch.Generator().manual_seed(batch * 100 + channels)
+    u = torch.randn(2, batch, 11, dtype=dtype, generator=gen).add_(0.3).requires_grad_()
+    w1 = torch.randn(2, 3, channels, dtype=dtype, generator=gen).requires_grad_()
+    shift = torch.randn(2, channels, dtype=dtype, generator=gen).requires_grad_()
+    w2t = torch.randn(2, 3, channels, dtype=dtype, generator=gen).requires_grad_()
+    g_out = torch.randn(2, batch, 11, dtype=dtype, generator=gen)
+    g_mean, g_cov = torch.randn(2, 3, dtype=dtype, generator=gen), torch.randn(2, 3, 3, dtype=dtype, generator=gen)
+
+    def plain_net():
+        hidden = torch.relu(torch.baddbmm(shift[:, None, :], mixed_module.conv_taps(u), w1))
+        z = torch.bmm(hidden, w2t.transpose(1, 2)).view(2, batch, 11, 3)
+        return z[..., 1] + nn.functional.pad(z[..., :-1, 0], (1, 0)) + nn.functional.pad(z[..., 1:, 2], (0, 1))
+
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+    inputs = (u, w1, shift, w2t)
+    fused, plain = FusedNet.apply(*inputs), plain_net()
+    torch.testing.assert_close(fused, plain, **tol)
+    for a, b in zip(torch.autograd.grad(fused, inputs, g_out), torch.autograd.grad(plain, inputs, g_out)):
+        torch.testing.assert_close(a, b, **tol)
+    (mean, cov), (plain_mean, plain_cov) = TapMoments.apply(u), mixed_module.tap_moments(u)
+    torch.testing.assert_close(mean, plain_mean, **tol)
+    torch.testing.assert_close(cov, plain_cov, **tol)
+    grads = [torch.autograd.grad((m * g_mean).sum() + (c * g_cov).sum(), u)[0]
+             for m, c in ((mean, cov), (plain_mean, plain_cov))]
+    torch.testing.assert_close(*grads, **tol)
+
+
+@needs_kernel
+def test_fused_kernel_lets_a_diverged_trial_show():
+    from bohb_das.kernels import FusedNet
+
+    u = torch.randn(2, 20, 11, dtype=torch.float64)
+    u[1, 3, 4] = float("nan")
+    out = FusedNet.apply(u, torch.ones(2, 3, 4, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64),
+                         torch.ones(2, 3, 4, dtype=torch.float64))
+    assert torch.isfinite(out[0]).all() and torch.isnan(out[1, 3]).any() and torch.isfinite(out[1, 4]).all()
+
+
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
 def test_every_operation_keeps_the_shape(name):
     op = make_op([name])

@@ -2,8 +2,10 @@
 
 On a CPU the networks are memory-bound: the hidden layer (trials x batch x length x channels) is
 written and re-read about a dozen times per training step. The kernel in ``fused_net.cpp`` computes
-the network a signal row at a time with vectors along the signal, and recomputes the hidden layer
-in the backward pass instead of storing it (measured: ``bohb-das bench``). Where it cannot be built,
+the network a block of batch rows at a time with vectors across the batch, and recomputes the hidden
+layer in the backward pass instead of storing it; both passes run near the cores' FMA throughput
+(measured: ``bohb-das bench``). The train-mode BatchNorm statistics of its first convolution come
+from the taps' moments, one more small kernel (``TapMoments``). Where it cannot be built,
 or with ``BOHB_DAS_KERNEL=torch``, and always on CUDA, the plain PyTorch formulation in
 ``bohb_das.operations`` runs instead; the two agree to rounding (tested).
 
@@ -92,6 +94,23 @@ class FusedNet(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(load().backward(grad.contiguous(), *ctx.saved_tensors))
+
+
+class TapMoments(torch.autograd.Function):
+    """(T, 3) mean and (T, 3, 3) covariance of the zero-padded taps of u: (T, B, N), as
+    ``bohb_das.operations.mixed.tap_moments`` computes them, in one pass instead of a dozen."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        u = u.contiguous()
+        mean, cov = load().tap_moments(u)
+        ctx.save_for_backward(u, mean)
+        return mean, cov
+
+    @staticmethod
+    def backward(ctx, grad_mean: torch.Tensor, grad_cov: torch.Tensor) -> torch.Tensor:
+        u, mean = ctx.saved_tensors
+        return load().tap_moments_backward(u, mean, grad_mean.contiguous(), grad_cov.contiguous())
 
 
 def fused_available(device: torch.device) -> bool:

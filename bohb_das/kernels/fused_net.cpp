@@ -4,12 +4,15 @@
 // BatchNorm is already folded into w1 and shift by the caller. The hidden activations are never
 // stored: the backward pass recomputes them.
 //
-// Vectors run along the signal (positions n), channels are the scalar loop: every sum over channels
-// is then a plain vector accumulation, with no horizontal reduction per position (vectorizing over
-// the 32-64 channels, as before, spent most of the time in those reductions). The backward pass loops
-// channels outermost over a chunk of rows, so the weight gradients stay in registers and are reduced
-// once per chunk. Weight gradients are accumulated per fixed chunk of rows and summed by the caller,
-// so results do not depend on the number of threads.
+// Vectors run across the batch: a job is one trial's block of batch rows, transposed into a small
+// buffer with one row per signal position (and a zero row at each end). The three taps of position n
+// are then whole rows n-1, n, n+1, so no lane is wasted on padding (vectors along a 50-sample signal
+// left 14 of 64 lanes empty) and every sum over channels is a plain vector accumulation. The forward
+// pass keeps two batch vectors in flight so that its accumulations over channels are not serialized
+// by the FMA latency; the backward pass takes channels in small groups whose weight gradients stay in
+// registers for a whole column of positions, and carries the input gradient of the last three
+// positions in registers, so each position's row is written once per group. Weight gradients are
+// summed per job and reduced by the caller, so results do not depend on the number of threads.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
@@ -17,8 +20,8 @@
 
 namespace {
 
-constexpr int64_t kRowsPerChunk = 8;
-constexpr int kChannelsPerPass = 4;
+constexpr int kForwardVectors = 2;    // batch vectors per forward job
+constexpr int kChannelsPerGroup = 2;  // backward: 7 accumulators per channel must fit the registers
 constexpr int64_t kVectorBytes = 64;  // one AVX-512 register; the compiler splits it where narrower
 
 template <typename S>
@@ -61,79 +64,94 @@ inline Vec<S> relu(Vec<S> v) {
   return v < S(0) ? Vec<S>{} : v;  // like torch.relu, NaN propagates: a diverged trial must show
 }
 
-// One signal row laid out for vector loads: its three taps u[n-1], u[n], u[n+1] at positions
-// 0..padded-1, zero outside the signal.
+// One job's signals, position-major: row p holds position p-1 of ``width`` batch rows (rows 0 and
+// N+1 are the zero padding; lanes past the batch are zero).
 template <typename S>
-struct Taps {
-  int64_t padded;
-  std::vector<S> prev, mid, next;
+struct Columns {
+  int64_t N, width;
+  std::vector<S> data;
 
-  Taps(int64_t N) : padded((N + kLanes<S> - 1) / kLanes<S> * kLanes<S>), prev(padded), mid(padded), next(padded) {}
+  Columns(int64_t N, int64_t width) : N(N), width(width), data((N + 2) * width) {}
 
-  void fill(const S* row, int64_t N) {
-    std::fill(prev.begin(), prev.end(), S(0));
-    std::fill(mid.begin(), mid.end(), S(0));
-    std::fill(next.begin(), next.end(), S(0));
-    for (int64_t n = 0; n < N; ++n) {
-      if (n > 0) prev[n] = row[n - 1];
-      mid[n] = row[n];
-      if (n + 1 < N) next[n] = row[n + 1];
-    }
+  S* row(int64_t p) { return &data[p * width]; }
+  const S* row(int64_t p) const { return &data[p * width]; }
+
+  // Rows b0..b0+rows-1 of a (rows, N) signal block ``src`` (row stride N).
+  void gather(const S* src, int64_t rows) {
+    std::fill(data.begin(), data.end(), S(0));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t n = 0; n < N; ++n) data[(n + 1) * width + r] = src[r * N + n];
+  }
+
+  // The inverse of ``gather`` for the positions 1..N.
+  void scatter(S* dst, int64_t rows) const {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t n = 0; n < N; ++n) dst[r * N + n] = data[(n + 1) * width + r];
   }
 };
 
 template <typename S>
 void forward_impl(const at::Tensor& u, const at::Tensor& w1, const at::Tensor& shift, const at::Tensor& w2t,
                   at::Tensor& out) {
+  constexpr int64_t L = kLanes<S>;
+  constexpr int V = kForwardVectors;
   const int64_t T = u.size(0), B = u.size(1), N = u.size(2), C = w1.size(2);
+  const int64_t blocks = (B + V * L - 1) / (V * L);
   const S* up = u.data_ptr<S>();
   const S* w1p = w1.data_ptr<S>();
   const S* sp = shift.data_ptr<S>();
   const S* w2p = w2t.data_ptr<S>();
   S* op = out.data_ptr<S>();
-  constexpr int64_t L = kLanes<S>;
-  at::parallel_for(0, T * B, 1, [&](int64_t begin, int64_t end) {
-    Taps<S> taps(N);
-    const int64_t blocks = taps.padded / L;
-    std::vector<S> z(3 * taps.padded);
+  at::parallel_for(0, T * blocks, 1, [&](int64_t begin, int64_t end) {
+    Columns<S> x(N, V * L), z(3 * N, V * L);  // z: rows k*N + n hold z_k[n] = sum_c w2t[k,c] h[n,c]
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / B;
+      const int64_t t = job / blocks, b0 = (job % blocks) * V * L, rows = std::min(B, b0 + V * L) - b0;
       const S* w1t = w1p + t * 3 * C;
       const S* st = sp + t * C;
       const S* w2 = w2p + t * 3 * C;
-      taps.fill(up + job * N, N);
-      for (int64_t k = 0; k < blocks; ++k) {
-        const Vec<S> a = load(&taps.prev[k * L]), b = load(&taps.mid[k * L]), d = load(&taps.next[k * L]);
-        Vec<S> z0{}, z1{}, z2{};
-        for (int64_t c = 0; c < C; ++c) {
-          const Vec<S> h = relu<S>(a * w1t[c] + b * w1t[C + c] + d * w1t[2 * C + c] + st[c]);
-          z0 += h * w2[c];
-          z1 += h * w2[C + c];
-          z2 += h * w2[2 * C + c];
-        }
-        store(&z[k * L], z0);
-        store(&z[taps.padded + k * L], z1);
-        store(&z[2 * taps.padded + k * L], z2);
-      }
-      S* o = op + job * N;
-      const S* z0 = z.data();
-      const S* z1 = z0 + taps.padded;
-      const S* z2 = z1 + taps.padded;
+      x.gather(up + (t * B + b0) * N, rows);
       for (int64_t n = 0; n < N; ++n) {
-        o[n] = z1[n] + (n > 0 ? z0[n - 1] : S(0)) + (n + 1 < N ? z2[n + 1] : S(0));
+        Vec<S> a[V], b[V], d[V], z0[V], z1[V], z2[V];
+        for (int v = 0; v < V; ++v) {
+          a[v] = load(x.row(n) + v * L), b[v] = load(x.row(n + 1) + v * L), d[v] = load(x.row(n + 2) + v * L);
+          z0[v] = z1[v] = z2[v] = Vec<S>{};
+        }
+        for (int64_t c = 0; c < C; ++c) {
+#pragma GCC unroll 2
+          for (int v = 0; v < V; ++v) {
+            const Vec<S> h = relu<S>(a[v] * w1t[c] + b[v] * w1t[C + c] + d[v] * w1t[2 * C + c] + st[c]);
+            z0[v] += h * w2[c];
+            z1[v] += h * w2[C + c];
+            z2[v] += h * w2[2 * C + c];
+          }
+        }
+        for (int v = 0; v < V; ++v) {
+          store(z.row(n) + v * L, z0[v]);
+          store(z.row(N + n) + v * L, z1[v]);
+          store(z.row(2 * N + n) + v * L, z2[v]);
+        }
       }
+      // out[n] = z_1[n] + z_0[n-1] + z_2[n+1], written into x's rows (u is no longer needed)
+      for (int64_t n = 0; n < N; ++n) {
+        S* o = x.row(n + 1);
+        const S* z1 = z.row(N + n);
+        for (int64_t l = 0; l < V * L; ++l) {
+          o[l] = z1[l] + (n > 0 ? z.row(n - 1)[l] : S(0)) + (n + 1 < N ? z.row(2 * N + n + 1)[l] : S(0));
+        }
+      }
+      x.scatter(op + (t * B + b0) * N, rows);
     }
   });
 }
 
-// The backward pass for channels c..c+G-1 over the rows of one chunk: their weight gradients
-// accumulate in registers and are reduced once; the input gradient through each tap is accumulated
-// in ``back`` (read and written once per G channels).
+// The backward pass for channels c..c+G-1 over one job's positions: their weight gradients
+// accumulate in registers and are reduced once; the input gradient of positions n-1, n, n+1 is
+// carried in registers and position n-1's added to its row of ``back`` once complete.
 template <typename S, int G>
-void channels_pass(int64_t c, int64_t C, int64_t rows, int64_t P, const std::vector<Taps<S>>& taps,
-                   const std::vector<Taps<S>>& grads, const S* w1t, const S* st, const S* w2, std::vector<S>& back,
-                   S* aw1, S* as, S* aw2) {
+void channels_pass(int64_t c, int64_t C, const Columns<S>& x, const Columns<S>& g, Columns<S>& back,
+                   const S* w1t, const S* st, const S* w2, S* aw1, S* as, S* aw2) {
   constexpr int64_t L = kLanes<S>;
+  const int64_t N = x.N;
   S w10[G], w11[G], w12[G], s[G], v0[G], v1[G], v2[G];
   Vec<S> aw20[G], aw21[G], aw22[G], aw10[G], aw11[G], aw12[G], acc[G];
   for (int i = 0; i < G; ++i) {
@@ -141,13 +159,14 @@ void channels_pass(int64_t c, int64_t C, int64_t rows, int64_t P, const std::vec
     v0[i] = w2[c + i], v1[i] = w2[C + c + i], v2[i] = w2[2 * C + c + i];
     aw20[i] = aw21[i] = aw22[i] = aw10[i] = aw11[i] = aw12[i] = acc[i] = Vec<S>{};
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    S* back_r = &back[r * 3 * P];
-    for (int64_t m = 0; m < P; m += L) {
-      const Vec<S> a = load(&taps[r].prev[m]), b = load(&taps[r].mid[m]), d = load(&taps[r].next[m]);
-      const Vec<S> g0 = load(&grads[r].next[m]), g1 = load(&grads[r].mid[m]), g2 = load(&grads[r].prev[m]);
-      Vec<S> t0{}, t1{}, t2{};
-#pragma GCC unroll 8
+  for (int64_t lane = 0; lane < x.width; lane += L) {
+    Vec<S> before{}, here{};  // input gradient of positions n-1 and n, this group's share
+    for (int64_t n = 0; n < N; ++n) {
+      const Vec<S> a = load(x.row(n) + lane), b = load(x.row(n + 1) + lane), d = load(x.row(n + 2) + lane);
+      // z_k[n] feeds out[n - k + 1]: the gradient reaching it is g[n+1], g[n], g[n-1] for k = 0, 1, 2
+      const Vec<S> g0 = load(g.row(n + 2) + lane), g1 = load(g.row(n + 1) + lane), g2 = load(g.row(n) + lane);
+      Vec<S> after{};
+#pragma GCC unroll 4
       for (int i = 0; i < G; ++i) {
         const Vec<S> h = relu<S>(a * w10[i] + b * w11[i] + d * w12[i] + s[i]);
         aw20[i] += h * g0;
@@ -158,14 +177,18 @@ void channels_pass(int64_t c, int64_t C, int64_t rows, int64_t P, const std::vec
         aw11[i] += b * gh;
         aw12[i] += d * gh;
         acc[i] += gh;
-        t0 += gh * w10[i];
-        t1 += gh * w11[i];
-        t2 += gh * w12[i];
+        before += gh * w10[i];
+        here += gh * w11[i];
+        after += gh * w12[i];
       }
-      store(&back_r[m], load(&back_r[m]) + t0);
-      store(&back_r[P + m], load(&back_r[P + m]) + t1);
-      store(&back_r[2 * P + m], load(&back_r[2 * P + m]) + t2);
+      if (n > 0) {  // position n-1 is complete for this group; row n holds it
+        S* r = back.row(n) + lane;
+        store(r, load(r) + before);
+      }
+      before = here, here = after;
     }
+    S* r = back.row(N) + lane;  // the last position; ``here`` would be position N, outside the signal
+    store(r, load(r) + before);
   }
   for (int i = 0; i < G; ++i) {
     aw2[c + i] = lane_sum<S>(aw20[i]);
@@ -180,54 +203,133 @@ void channels_pass(int64_t c, int64_t C, int64_t rows, int64_t P, const std::vec
 
 template <typename S>
 void backward_impl(const at::Tensor& g, const at::Tensor& u, const at::Tensor& w1, const at::Tensor& shift,
-                   const at::Tensor& w2t, at::Tensor& gu, at::Tensor& gw1, at::Tensor& gshift, at::Tensor& gw2t) {
+                   const at::Tensor& w2t, at::Tensor& gu, at::Tensor& gw1, at::Tensor& gshift, at::Tensor& gw2t,
+                   int64_t width) {
   const int64_t T = u.size(0), B = u.size(1), N = u.size(2), C = w1.size(2);
-  const int64_t chunks = (B + kRowsPerChunk - 1) / kRowsPerChunk;
+  const int64_t blocks = (B + width - 1) / width;
   const S* gp = g.data_ptr<S>();
   const S* up = u.data_ptr<S>();
   const S* w1p = w1.data_ptr<S>();
   const S* sp = shift.data_ptr<S>();
   const S* w2p = w2t.data_ptr<S>();
   S* gup = gu.data_ptr<S>();
-  S* gw1p = gw1.data_ptr<S>();    // (T, chunks, 3, C)
-  S* gsp = gshift.data_ptr<S>();  // (T, chunks, C)
-  S* gw2p = gw2t.data_ptr<S>();   // (T, chunks, 3, C)
-  at::parallel_for(0, T * chunks, 1, [&](int64_t begin, int64_t end) {
-    // Per row of the chunk: the input taps, the output gradient as it reaches position m through
-    // each of the three taps of the second convolution (zero outside the signal), and the input
-    // gradient through each tap of the first.
-    std::vector<Taps<S>> taps(kRowsPerChunk, Taps<S>(N)), grads(kRowsPerChunk, Taps<S>(N));
-    const int64_t P = taps[0].padded;
-    std::vector<S> back(kRowsPerChunk * 3 * P);
+  S* gw1p = gw1.data_ptr<S>();    // (T, blocks, 3, C)
+  S* gsp = gshift.data_ptr<S>();  // (T, blocks, C)
+  S* gw2p = gw2t.data_ptr<S>();   // (T, blocks, 3, C)
+  at::parallel_for(0, T * blocks, 1, [&](int64_t begin, int64_t end) {
+    Columns<S> x(N, width), grad(N, width), back(N, width);
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / chunks, b0 = (job % chunks) * kRowsPerChunk;
-      const int64_t rows = std::min(B, b0 + kRowsPerChunk) - b0;
+      const int64_t t = job / blocks, b0 = (job % blocks) * width, rows = std::min(B, b0 + width) - b0;
       const S* w1t = w1p + t * 3 * C;
       const S* st = sp + t * C;
       const S* w2 = w2p + t * 3 * C;
-      for (int64_t r = 0; r < rows; ++r) {
-        taps[r].fill(up + (t * B + b0 + r) * N, N);
-        // z[m, k] feeds out[m - k + 1]: the gradient reaching z[m, 0] is g[m+1] ("next"),
-        // z[m, 1] g[m] ("mid"), z[m, 2] g[m-1] ("prev").
-        grads[r].fill(gp + (t * B + b0 + r) * N, N);
-      }
-      std::fill(back.begin(), back.end(), S(0));
+      x.gather(up + (t * B + b0) * N, rows);
+      grad.gather(gp + (t * B + b0) * N, rows);
+      std::fill(back.data.begin(), back.data.end(), S(0));
       int64_t c = 0;
-      for (; c + kChannelsPerPass <= C; c += kChannelsPerPass) {
-        channels_pass<S, kChannelsPerPass>(c, C, rows, P, taps, grads, w1t, st, w2, back, gw1p + job * 3 * C,
-                                           gsp + job * C, gw2p + job * 3 * C);
+      for (; c + kChannelsPerGroup <= C; c += kChannelsPerGroup) {
+        channels_pass<S, kChannelsPerGroup>(c, C, x, grad, back, w1t, st, w2, gw1p + job * 3 * C, gsp + job * C,
+                                            gw2p + job * 3 * C);
       }
       for (; c < C; ++c) {
-        channels_pass<S, 1>(c, C, rows, P, taps, grads, w1t, st, w2, back, gw1p + job * 3 * C, gsp + job * C,
-                            gw2p + job * 3 * C);
+        channels_pass<S, 1>(c, C, x, grad, back, w1t, st, w2, gw1p + job * 3 * C, gsp + job * C, gw2p + job * 3 * C);
       }
-      for (int64_t r = 0; r < rows; ++r) {
-        const S* t0 = &back[r * 3 * P];
-        const S* t1 = t0 + P;
-        const S* t2 = t1 + P;
-        S* gurow = gup + (t * B + b0 + r) * N;
-        for (int64_t n = 0; n < N; ++n) {
-          gurow[n] = t1[n] + (n + 1 < N ? t0[n + 1] : S(0)) + (n > 0 ? t2[n - 1] : S(0));
+      back.scatter(gup + (t * B + b0) * N, rows);
+    }
+  });
+}
+
+// Train-mode BatchNorm of the first convolution needs the mean and covariance of its three input taps
+// X_i[b,n] = u[b,n+i-1] (zero outside the signal) over a trial's batch and positions. The taps are
+// shifted windows of one zero-padded row w, so their moments are window sums of per-position sums of
+// w, w^2 and the products of w with its next two neighbours over the batch. w is the padded row less
+// the trial's mean of u: covariances do not move, and float32 keeps its digits.
+template <typename S>
+void tap_moments_impl(const at::Tensor& u, at::Tensor& mean, at::Tensor& cov) {
+  const int64_t T = u.size(0), B = u.size(1), N = u.size(2), P = N + 2;
+  const S* up = u.data_ptr<S>();
+  S* mp = mean.data_ptr<S>();  // (T, 3)
+  S* cp = cov.data_ptr<S>();   // (T, 3, 3)
+  at::parallel_for(0, T, 1, [&](int64_t begin, int64_t end) {
+    std::vector<S> w(P), first(P), second(P), lag1(P), lag2(P);
+    for (int64_t t = begin; t < end; ++t) {
+      const S* ut = up + t * B * N;
+      S center = 0;
+      for (int64_t i = 0; i < B * N; ++i) center += ut[i];
+      center /= S(B * N);
+      std::fill(first.begin(), first.end(), S(0));
+      std::fill(second.begin(), second.end(), S(0));
+      std::fill(lag1.begin(), lag1.end(), S(0));
+      std::fill(lag2.begin(), lag2.end(), S(0));
+      for (int64_t b = 0; b < B; ++b) {
+        w[0] = w[P - 1] = -center;
+        for (int64_t n = 0; n < N; ++n) w[n + 1] = ut[b * N + n] - center;
+        for (int64_t p = 0; p < P; ++p) {
+          first[p] += w[p];
+          second[p] += w[p] * w[p];
+        }
+        for (int64_t p = 0; p + 1 < P; ++p) lag1[p] += w[p] * w[p + 1];
+        for (int64_t p = 0; p + 2 < P; ++p) lag2[p] += w[p] * w[p + 2];
+      }
+      auto window = [&](const std::vector<S>& sums, int64_t start) {
+        S total = 0;
+        for (int64_t n = 0; n < N; ++n) total += sums[start + n];
+        return total;
+      };
+      const S count = S(B * N);
+      S tap[3];
+      for (int i = 0; i < 3; ++i) tap[i] = window(first, i) / count;  // less the center
+      // E[X_i X_j] less the center, i <= j: tap i at position n meets tap j at n + (j - i)
+      const S product[3][3] = {{window(second, 0), window(lag1, 0), window(lag2, 0)},
+                               {0, window(second, 1), window(lag1, 1)},
+                               {0, 0, window(second, 2)}};
+      for (int i = 0; i < 3; ++i) {
+        mp[t * 3 + i] = tap[i] + center;
+        for (int j = 0; j < 3; ++j) {
+          cp[t * 9 + i * 3 + j] = product[std::min(i, j)][std::max(i, j)] / count - tap[i] * tap[j];
+        }
+      }
+    }
+  });
+}
+
+// The gradient of the tap moments: with S = G + G^T of the covariance's gradient G,
+// dL/dX_k[b,n] = (g_mean[k] + sum_j S[k,j] (X_j[b,n] - mean_j)) / count, gathered back onto u
+// through the shift of each tap.
+template <typename S>
+void tap_moments_backward_impl(const at::Tensor& u, const at::Tensor& mean, const at::Tensor& gmean,
+                               const at::Tensor& gcov, at::Tensor& gu) {
+  const int64_t T = u.size(0), B = u.size(1), N = u.size(2);
+  const S* up = u.data_ptr<S>();
+  const S* mp = mean.data_ptr<S>();
+  const S* gmp = gmean.data_ptr<S>();
+  const S* gcp = gcov.data_ptr<S>();
+  S* gp = gu.data_ptr<S>();
+  at::parallel_for(0, T, 1, [&](int64_t begin, int64_t end) {
+    std::vector<S> x(N + 4);  // u's row with two zeros at each end: x[m + 2] = u[m]
+    for (int64_t t = begin; t < end; ++t) {
+      const S count = S(B * N);
+      S sym[3][3], base[3];
+      for (int k = 0; k < 3; ++k) {
+        base[k] = gmp[t * 3 + k];
+        for (int j = 0; j < 3; ++j) sym[k][j] = gcp[t * 9 + k * 3 + j] + gcp[t * 9 + j * 3 + k];
+      }
+      for (int k = 0; k < 3; ++k)
+        for (int j = 0; j < 3; ++j) base[k] -= sym[k][j] * mp[t * 3 + j];
+      for (int64_t b = 0; b < B; ++b) {
+        const S* row = up + (t * B + b) * N;
+        std::copy(row, row + N, x.begin() + 2);
+        S* out = gp + (t * B + b) * N;
+        for (int64_t m = 0; m < N; ++m) {
+          S total = 0;
+          for (int k = 0; k < 3; ++k) {
+            const int64_t n = m - k + 1;  // u[m] is tap k of position n
+            if (n < 0 || n >= N) continue;
+            S dx = base[k];
+            for (int j = 0; j < 3; ++j) dx += sym[k][j] * x[n + j + 1];  // X_j[n] = u[n + j - 1]
+            total += dx;
+          }
+          out[m] = total / count;
         }
       }
     }
@@ -243,15 +345,35 @@ at::Tensor fused_forward(const at::Tensor& u, const at::Tensor& w1, const at::Te
 std::vector<at::Tensor> fused_backward(const at::Tensor& g, const at::Tensor& u, const at::Tensor& w1,
                                        const at::Tensor& shift, const at::Tensor& w2t) {
   const int64_t T = u.size(0), B = u.size(1), C = w1.size(2);
-  const int64_t chunks = (B + kRowsPerChunk - 1) / kRowsPerChunk;
+  // A job's batch rows: whole vectors, several per job where the batch allows (fewer weight-gradient
+  // partials to reduce), one where it is small (enough jobs for the threads).
+  const int64_t lanes = kVectorBytes / u.element_size();
+  const int64_t width = std::min<int64_t>(4 * lanes, (B + lanes - 1) / lanes * lanes);
+  const int64_t blocks = (B + width - 1) / width;
   auto gu = at::empty_like(u);
-  auto gw1 = at::empty({T, chunks, 3, C}, u.options());
-  auto gshift = at::empty({T, chunks, C}, u.options());
-  auto gw2t = at::empty({T, chunks, 3, C}, u.options());
+  auto gw1 = at::empty({T, blocks, 3, C}, u.options());
+  auto gshift = at::empty({T, blocks, C}, u.options());
+  auto gw2t = at::empty({T, blocks, 3, C}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "fused_backward", [&] {
-    backward_impl<scalar_t>(g, u, w1, shift, w2t, gu, gw1, gshift, gw2t);
+    backward_impl<scalar_t>(g, u, w1, shift, w2t, gu, gw1, gshift, gw2t, width);
   });
   return {gu, gw1.sum(1), gshift.sum(1), gw2t.sum(1)};
+}
+
+std::vector<at::Tensor> tap_moments(const at::Tensor& u) {
+  auto mean = at::empty({u.size(0), 3}, u.options());
+  auto cov = at::empty({u.size(0), 3, 3}, u.options());
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "tap_moments", [&] { tap_moments_impl<scalar_t>(u, mean, cov); });
+  return {mean, cov};
+}
+
+at::Tensor tap_moments_backward(const at::Tensor& u, const at::Tensor& mean, const at::Tensor& gmean,
+                                const at::Tensor& gcov) {
+  auto gu = at::empty_like(u);
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "tap_moments_backward", [&] {
+    tap_moments_backward_impl<scalar_t>(u, mean, gmean, gcov, gu);
+  });
+  return gu;
 }
 
 }  // namespace
@@ -259,4 +381,6 @@ std::vector<at::Tensor> fused_backward(const at::Tensor& g, const at::Tensor& u,
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &fused_forward, "fused small-net forward");
   m.def("backward", &fused_backward, "fused small-net backward (recomputes the hidden layer)");
+  m.def("tap_moments", &tap_moments, "mean and covariance of the three taps of a zero-padded signal");
+  m.def("tap_moments_backward", &tap_moments_backward, "gradient of tap_moments");
 }

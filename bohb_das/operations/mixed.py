@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bohb_das.errors import ConfigError
-from bohb_das.kernels import FusedNet, fused_available
+from bohb_das.kernels import FusedNet, TapMoments, fused_available
 from bohb_das.operations import OPERATIONS, Context, per_trial
 from bohb_das.rng import TrialStreams
 
@@ -39,6 +39,37 @@ def conv_taps(u: torch.Tensor) -> torch.Tensor:
     """(T, B, N) -> (T, B*N, 3): the zero-padded neighbourhood [u[n-1], u[n], u[n+1]] of each sample."""
     t, b, n = u.shape
     return F.pad(u, (1, 1)).unfold(-1, 3, 1).reshape(t, b * n, 3)
+
+
+def tap_moments(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, 3) mean and (T, 3, 3) covariance of the taps [u[n-1], u[n], u[n+1]] (zero-padded) of each
+    trial's batch; ``bohb_das.kernels.TapMoments`` computes the same on the CPU.
+
+    The taps are shifted windows of one zero-padded row ``w``, so their moments are window sums of
+    the per-position sums of ``w`` and of the diagonals of its (N+2)x(N+2) Gram matrix over the batch
+    (one batched matrix product): far cheaper than building the (T, B*N, 3) taps. ``w`` is the padded
+    row less its mean: covariances do not move, and float32 keeps its digits.
+    """
+    t, b, n = u.shape
+    count = b * n
+    center = u.mean((1, 2))
+    w = F.pad(u, (1, 1)) - center[:, None, None]
+    first = w.sum(1)  # (T, N+2), one sum per position
+    gram = w.transpose(1, 2) @ w
+    second, lag1, lag2 = (gram.diagonal(k, 1, 2) for k in range(3))
+
+    def window(sums: torch.Tensor, start: int) -> torch.Tensor:
+        return sums[:, start : start + n].sum(1)
+
+    tap = torch.stack([window(first, k) for k in range(3)], 1) / count  # (T, 3), less the center
+    products = [
+        [window(second, 0), window(lag1, 0), lag2.sum(1)],
+        [None, window(second, 1), window(lag1, 1)],
+        [None, None, window(second, 2)],
+    ]
+    rows = [[products[min(i, j)][max(i, j)] for j in range(3)] for i in range(3)]
+    cov = torch.stack([torch.stack(row, 1) for row in rows], 1) / count - tap[:, :, None] * tap[:, None, :]
+    return tap + center[:, None], cov
 
 
 class MixedOp(nn.Module):
@@ -135,37 +166,12 @@ class MixedOp(nn.Module):
     def _batch_statistics(self, u: torch.Tensor, w1: torch.Tensor,
                           channels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Train-mode BatchNorm mean and (biased) variance of the first convolution's outputs, exactly,
-        from the mean and 3x3 covariance of its three input taps; updates the running statistics
-        (of the given ``channels`` only, where set).
-
-        The taps are shifted windows of one zero-padded row ``w``, so their moments are window sums
-        of the per-position sums of ``w`` and of the diagonals of its (N+2)x(N+2) Gram matrix over the
-        batch (one batched matrix product): far cheaper than building the (T, B*N, 3) taps, which took
-        half of an operation's time. ``w`` is the padded row less its mean: covariances do not move,
-        and float32 keeps its digits.
-        """
-        t, b, n = u.shape
-        count = b * n
-        center = u.mean((1, 2))
-        w = F.pad(u, (1, 1)) - center[:, None, None]
-        first = w.sum(1)  # (T, N+2), one sum per position
-        gram = w.transpose(1, 2) @ w
-        second, lag1, lag2 = (gram.diagonal(k, 1, 2) for k in range(3))
-
-        def window(sums: torch.Tensor, start: int) -> torch.Tensor:
-            return sums[:, start : start + n].sum(1)
-
-        tap = torch.stack([window(first, k) for k in range(3)], 1) / count  # (T, 3), less the center
-        products = [
-            [window(second, 0), window(lag1, 0), lag2.sum(1)],
-            [None, window(second, 1), window(lag1, 1)],
-            [None, None, window(second, 2)],
-        ]
-        rows = [[products[min(i, j)][max(i, j)] for j in range(3)] for i in range(3)]
-        cov = torch.stack([torch.stack(row, 1) for row in rows], 1) / count - tap[:, :, None] * tap[:, None, :]
-        mean = ((tap + center[:, None])[:, None, :] @ w1)[:, 0]
+        from the mean and 3x3 covariance of its three input taps (it has one input channel); updates
+        the running statistics (of the given ``channels`` only, where set)."""
+        tap, cov = TapMoments.apply(u) if fused_available(u.device) else tap_moments(u)
+        mean = (tap[:, None, :] @ w1)[:, 0]
         var = ((cov @ w1) * w1).sum(1)
-        self._update_running(mean, var, count, channels)
+        self._update_running(mean, var, u.shape[1] * u.shape[2], channels)
         return mean, var
 
     @torch.no_grad()
