@@ -51,14 +51,21 @@ class TrialStreams:
     def stack(self, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
         return torch.stack([draw(g) for g in self.generators])
 
+    def _fill(self, shape: tuple[int, ...], dtype: torch.dtype, draw: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """(T, *shape), row t filled in place by ``draw`` (``Tensor.normal_``, ``Tensor.uniform_``) from
+        trial t's generator: the numbers of drawing each row alone and stacking, without the copy (this
+        runs for every noise operation of every step)."""
+        out = torch.empty(len(self), *shape, device=self.device, dtype=dtype)
+        for row, generator in zip(out, self.generators):
+            draw(row, generator=generator)
+        return out
+
     def randn(self, *shape: int, dtype: torch.dtype) -> torch.Tensor:
-        return self.stack(lambda g: torch.randn(*shape, generator=g, device=self.device, dtype=dtype))
+        return self._fill(shape, dtype, torch.Tensor.normal_)
 
     def rand(self, *shape: int, dtype: torch.dtype) -> torch.Tensor:
-        return self.stack(lambda g: torch.rand(*shape, generator=g, device=self.device, dtype=dtype))
+        return self._fill(shape, dtype, torch.Tensor.uniform_)
 
     def uniform(self, *shape: int, bound: float, dtype: torch.dtype) -> torch.Tensor:
         """U(-bound, bound), the default PyTorch init of a conv layer with fan-in 3/bound**2."""
-        return self.stack(
-            lambda g: (torch.rand(*shape, generator=g, device=self.device, dtype=dtype) * 2 - 1) * bound
-        )
+        return (self.rand(*shape, dtype=dtype) * 2 - 1) * bound
