@@ -254,8 +254,12 @@ void tap_moments_impl(const at::Tensor& u, at::Tensor& mean, at::Tensor& cov) {
     std::vector<S> w(P), first(P), second(P), lag1(P), lag2(P);
     for (int64_t t = begin; t < end; ++t) {
       const S* ut = up + t * B * N;
+      // the mean of u from per-position sums over the batch: vector additions, not one serial chain
+      std::fill(first.begin(), first.end(), S(0));
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t n = 0; n < N; ++n) first[n] += ut[b * N + n];
       S center = 0;
-      for (int64_t i = 0; i < B * N; ++i) center += ut[i];
+      for (int64_t n = 0; n < N; ++n) center += first[n];
       center /= S(B * N);
       std::fill(first.begin(), first.end(), S(0));
       std::fill(second.begin(), second.end(), S(0));
