@@ -32,10 +32,12 @@ from bohb_das.search_spaces import SPACES
 from bohb_das.training import STEPS_PER_EPOCH, Failures, TrialData, build, evaluate, train
 
 PAPER_EPOCHS = 50
-#: Table 1 in paper-scale DAS-trial equivalents per seed: per formation, good ops: GD-only, nets-only
-#: and random (retraining only, 1/2 each), DAS (1), random search (k = 5 retrainings, 5/2); all ops:
-#: DAS, random, random search (1 + 1/2 + 5/2). 2 x (5 + 4) = 18.
-TABLE1_TRIAL_EQUIVALENTS = 18
+#: Table 1's paper-scale searches and retrainings per seed, both formations: DAS searches with the good
+#: and with all operations; retrainings: good ops GD-only, nets-only, random, DAS and random search
+#: (k = 5), all ops random, DAS and random search: 2 x (1 + 1 + 1 + 1 + 5 + 1 + 1 + 5) = 32. A search
+#: costs about 2.7 retrainings (an alpha and a weight step per step), so the two are costed apart.
+TABLE1_SEARCHES = 4
+TABLE1_RETRAININGS = 32
 TABLE1_TRIALS = 75
 #: The paper's BOHB runs: 128 iterations, budgets 50/9 .. 50 epochs, eta 3.
 PAPER_BOHB = dict(iterations=128, min_budget=50 / 9, max_budget=50.0, eta=3.0)
@@ -140,7 +142,7 @@ def run_bench(
             rows.append(BenchRow(phase, t, batched, single, batched / single))
     job = lambda trials, epochs: job_seconds(timings, trials, epochs)
     trial_seconds = {t: job(t, PAPER_EPOCHS) / t for t in counts}
-    table1 = TABLE1_TRIALS * TABLE1_TRIAL_EQUIVALENTS * trial_seconds[max(counts)] / 3600
+    table1 = table1_hours(timings, max(counts))
     bohb = bohb_estimate(job, processes)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu {platform.processor() or platform.machine()}"
     return BenchReport(rows, trial_seconds[paper_batch], paper_batch, name, fused_available(device),
@@ -148,26 +150,36 @@ def run_bench(
                        processes, (load_before, os.getloadavg()[0]))
 
 
-def job_seconds(timings: dict[tuple[str, int], tuple[float, float]], trials: int, epochs: int) -> float:
-    """Seconds of one batch of ``trials`` trials of ``epochs`` search + retraining epochs: the step and
-    evaluation times measured at T = ``trials``, interpolated linearly between measured batch sizes
-    (beyond the largest, in proportion to T)."""
+def phase_seconds(timings: dict[tuple[str, int], tuple[float, float]], phase: str, trials: int, epochs: int) -> float:
+    """Seconds of ``epochs`` epochs of ``phase`` and its evaluation for a batch of ``trials`` trials: the
+    step and evaluation times measured at T = ``trials``, interpolated linearly between measured batch
+    sizes (beyond the largest, in proportion to T)."""
     measured = sorted({t for _, t in timings})
-
-    def at(phase: str) -> tuple[float, float]:
-        if trials in measured:
-            return timings[phase, trials]
+    if trials in measured:
+        step, evaluation = timings[phase, trials]
+    else:
         lower = max(t for t in measured if t < trials)
         upper = min((t for t in measured if t > trials), default=None)
-        (step, evaluation) = timings[phase, lower]
+        step, evaluation = timings[phase, lower]
         if upper is None:
-            return step * trials / lower, evaluation * trials / lower
-        w = (trials - lower) / (upper - lower)
-        (next_step, next_evaluation) = timings[phase, upper]
-        return step + w * (next_step - step), evaluation + w * (next_evaluation - evaluation)
+            step, evaluation = step * trials / lower, evaluation * trials / lower
+        else:
+            w = (trials - lower) / (upper - lower)
+            next_step, next_evaluation = timings[phase, upper]
+            step, evaluation = step + w * (next_step - step), evaluation + w * (next_evaluation - evaluation)
+    return epochs * STEPS_PER_EPOCH * step + evaluation
 
-    (search_step, search_eval), (retrain_step, retrain_eval) = at("search"), at("retrain")
-    return epochs * STEPS_PER_EPOCH * (search_step + retrain_step) + search_eval + retrain_eval
+
+def job_seconds(timings: dict[tuple[str, int], tuple[float, float]], trials: int, epochs: int) -> float:
+    """Seconds of one batch of ``trials`` trials of ``epochs`` search + retraining epochs."""
+    return sum(phase_seconds(timings, phase, trials, epochs) for phase in ("search", "retrain"))
+
+
+def table1_hours(timings: dict[tuple[str, int], tuple[float, float]], trials: int) -> float:
+    """Hours of the paper's Table 1 at paper scale, 75 trials a cell, in batches of ``trials`` in one process."""
+    batch = (TABLE1_SEARCHES * phase_seconds(timings, "search", trials, PAPER_EPOCHS)
+             + TABLE1_RETRAININGS * phase_seconds(timings, "retrain", trials, PAPER_EPOCHS))
+    return TABLE1_TRIALS / trials * batch / 3600
 
 
 def hyperband_rungs(iterations: int, min_budget: float, max_budget: float, eta: float) -> list[tuple[int, int]]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bohb_das.bench import PAPER_BOHB, hyperband_rungs, job_seconds
+from bohb_das.bench import PAPER_BOHB, hyperband_rungs, job_seconds, table1_hours
 from bohb_das.cli import main
 
 
@@ -44,3 +44,11 @@ def test_job_time_interpolates_between_measured_batch_sizes():
     assert job_seconds(timings, 1, 1) == pytest.approx(per_step + 0.2)
     assert job_seconds(timings, 4, 1) == pytest.approx(4 * (per_step + 0.2))  # linear between 1 and 8
     assert job_seconds(timings, 16, 1) == pytest.approx(16 * (per_step + 0.2))  # beyond: in proportion to T
+
+
+def test_table1_costs_its_searches_and_retrainings_apart():
+    """Table 1 per seed: 4 DAS searches and 32 retrainings (both formations), each phase at its own
+    measured step and evaluation time."""
+    timings = {("search", 4): (0.2, 3.0), ("retrain", 4): (0.05, 1.0)}
+    search, retrain = 50 * 19 * 0.2 + 3.0, 50 * 19 * 0.05 + 1.0  # one batch of 4 trials, paper scale
+    assert table1_hours(timings, 4) == pytest.approx(75 / 4 * (4 * search + 32 * retrain) / 3600)

@@ -108,8 +108,8 @@ def bench_markdown(report, args: argparse.Namespace, slots) -> str:
         "evaluation times); in a batch of T: "
         + ", ".join(f"T={t} {s:.1f} s" for t, s in sorted(report.trial_seconds.items())) + ".",
         "",
-        f"Estimated, one thread per process: the paper's Table 1 (75 trials a cell, 18 DAS-trial equivalents "
-        f"per seed) at T={max(report.trial_seconds)} in one process: {report.table1_hours:.1f} h; a 128-iteration "
+        f"Estimated, one thread per process: the paper's Table 1 (75 trials a cell; per seed 4 searches and 32 "
+        f"retrainings) at T={max(report.trial_seconds)} in one process: {report.table1_hours:.1f} h; a 128-iteration "
         f"paper-scale BOHB run (budgets 50/9..50, eta 3: {paper_bohb_epochs:,} search + retraining epochs) on "
         f"{report.processes} processes, rungs one after another: {report.bohb_hours['one job per worker']:.1f} h "
         f"with one job per worker, {report.bohb_hours['rungs batched']:.1f} h with each rung's configurations "
