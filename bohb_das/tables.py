@@ -89,6 +89,13 @@ class Grid:
         return [(name, hp, formation, ops, space, profile) for profile in self.profiles for name, hp in self.hparams
                 for formation in self.formations for ops in self.ops for space in self.spaces]
 
+    def cell_grids(self) -> list["Grid"]:
+        """One grid per cell, all methods of the cell in it (random search's ``k="auto"`` needs its
+        cell's DAS and random trials)."""
+        return [replace(self, hparams=[(name, hp)], formations=[formation], ops=[ops], spaces=[space],
+                        profiles=[profile])
+                for name, hp, formation, ops, space, profile in self.cells()]
+
     def epochs_to_run(self) -> int:
         """Progress units of the whole grid (an upper bound: cached trials take none)."""
         methods = set(self.methods) | ({"das", "random"} if self.k == "auto" and "random_search" in self.methods else set())
@@ -109,8 +116,15 @@ def collect(
     batch: int = 0,
     progress: Progress | None = None,
     on_batch: Callable[[int], None] | None = None,
+    processes: int = 1,
 ) -> list[TrialRecord]:
-    """The labelled records of every trial of the grid, from the cache or by running them."""
+    """The labelled records of every trial of the grid, from the cache or by running them; with
+    ``processes`` > 1 the missing trials are first run by that many processes (``bohb_das.parallel``)."""
+    require_integer("processes", processes, lowest=1)
+    if processes > 1:
+        from bohb_das.parallel import fill_cache
+
+        fill_cache(grid.cell_grids(), cache, device, dtype, batch, progress, processes)
     records = []
     for name, hp, formation, ops, space, profile in grid.cells():
         def run(method: str, k: int | None = None) -> list[TrialRecord]:
