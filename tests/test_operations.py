@@ -172,3 +172,21 @@ def test_op_sets_and_unknown_names():
     assert OP_SETS["all"] == ("learnable_gd", "net", "roll", "noise")
     with pytest.raises(ConfigError, match="unknown operation set 'bad'"):
         OP_SETS["bad"]
+
+
+@needs_kernel
+def test_fused_kernel_skips_inactive_trials_with_zero_output_and_gradients():
+    """Retraining marks the trials whose chosen operation has no network: they are not computed, and
+    the others get exactly what they get when every trial is computed."""
+    from bohb_das.kernels import FusedNet
+
+    gen = torch.Generator().manual_seed(3)
+    inputs = [torch.randn(*shape, dtype=torch.float64, generator=gen).requires_grad_()
+              for shape in ((3, 20, 11), (3, 3, 5), (3, 5), (3, 3, 5))]
+    g_out = torch.randn(3, 20, 11, dtype=torch.float64, generator=gen)
+    active = torch.tensor([True, False, True])
+    every = FusedNet.apply(*inputs)
+    some = FusedNet.apply(*inputs, active)
+    assert torch.equal(some[active], every[active]) and torch.equal(some[1], torch.zeros_like(some[1]))
+    for a, b in zip(torch.autograd.grad(every, inputs, g_out), torch.autograd.grad(some, inputs, g_out)):
+        assert torch.equal(b[active], a[active]) and not b[1].any()

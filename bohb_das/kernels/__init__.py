@@ -82,18 +82,22 @@ def load() -> ModuleType | None:
 class FusedNet(torch.autograd.Function):
     """``out = conv2(relu(conv1(u) folded with BatchNorm))`` with the weights given per trial.
 
-    u: (T, B, N); w1: (T, 3, C); shift: (T, C); w2t: (T, 3, C), the second convolution transposed.
+    u: (T, B, N); w1: (T, 3, C); shift: (T, C); w2t: (T, 3, C), the second convolution transposed;
+    ``active``: (T,) bool, the trials to compute (default all): the others, whose network the caller
+    weights 0, get an output and gradients of 0 without being computed.
     """
 
     @staticmethod
-    def forward(ctx, u: torch.Tensor, w1: torch.Tensor, shift: torch.Tensor, w2t: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, u: torch.Tensor, w1: torch.Tensor, shift: torch.Tensor, w2t: torch.Tensor,
+                active: torch.Tensor | None = None) -> torch.Tensor:
         u, w1, shift, w2t = (x.contiguous() for x in (u, w1, shift, w2t))
-        ctx.save_for_backward(u, w1, shift, w2t)
-        return load().forward(u, w1, shift, w2t)
+        active = torch.ones(len(u), dtype=torch.bool) if active is None else active.to("cpu", torch.bool).contiguous()
+        ctx.save_for_backward(u, w1, shift, w2t, active)
+        return load().forward(u, w1, shift, w2t, active)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(load().backward(grad.contiguous(), *ctx.saved_tensors))
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        return (*load().backward(grad.contiguous(), *ctx.saved_tensors), None)
 
 
 class TapMoments(torch.autograd.Function):

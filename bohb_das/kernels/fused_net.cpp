@@ -2,7 +2,8 @@
 //   h[t,b,n,c] = relu<S>(u[t,b,n-1] w1[t,0,c] + u[t,b,n] w1[t,1,c] + u[t,b,n+1] w1[t,2,c] + shift[t,c])
 //   out[t,b,n] = sum_c sum_k w2t[t,k,c] h[t,b,n+k-1,c]          (zero padding at both ends)
 // BatchNorm is already folded into w1 and shift by the caller. The hidden activations are never
-// stored: the backward pass recomputes them.
+// stored: the backward pass recomputes them. Trials marked inactive (``active``: (T,) bool; in a
+// retraining batch, those whose chosen operation has no network) are skipped: output and gradients 0.
 //
 // Vectors run across the batch: a job is one trial's block of batch rows, transposed into a small
 // buffer with one row per signal position (and a zero row at each end). The three taps of position n
@@ -92,7 +93,7 @@ struct Columns {
 
 template <typename S>
 void forward_impl(const at::Tensor& u, const at::Tensor& w1, const at::Tensor& shift, const at::Tensor& w2t,
-                  at::Tensor& out) {
+                  const at::Tensor& active, at::Tensor& out) {
   constexpr int64_t L = kLanes<S>;
   constexpr int V = kForwardVectors;
   const int64_t T = u.size(0), B = u.size(1), N = u.size(2), C = w1.size(2);
@@ -102,10 +103,15 @@ void forward_impl(const at::Tensor& u, const at::Tensor& w1, const at::Tensor& s
   const S* sp = shift.data_ptr<S>();
   const S* w2p = w2t.data_ptr<S>();
   S* op = out.data_ptr<S>();
+  const bool* ap = active.data_ptr<bool>();
   at::parallel_for(0, T * blocks, 1, [&](int64_t begin, int64_t end) {
     Columns<S> x(N, V * L), z(3 * N, V * L);  // z: rows k*N + n hold z_k[n] = sum_c w2t[k,c] h[n,c]
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / blocks, b0 = (job % blocks) * V * L, rows = std::min(B, b0 + V * L) - b0;
+      if (!ap[t]) {  // a trial whose network is weighted 0: its output is 0
+        std::fill(op + (t * B + b0) * N, op + (t * B + b0 + rows) * N, S(0));
+        continue;
+      }
       const S* w1t = w1p + t * 3 * C;
       const S* st = sp + t * C;
       const S* w2 = w2p + t * 3 * C;
@@ -203,8 +209,8 @@ void channels_pass(int64_t c, int64_t C, const Columns<S>& x, const Columns<S>& 
 
 template <typename S>
 void backward_impl(const at::Tensor& g, const at::Tensor& u, const at::Tensor& w1, const at::Tensor& shift,
-                   const at::Tensor& w2t, at::Tensor& gu, at::Tensor& gw1, at::Tensor& gshift, at::Tensor& gw2t,
-                   int64_t width) {
+                   const at::Tensor& w2t, const at::Tensor& active, at::Tensor& gu, at::Tensor& gw1,
+                   at::Tensor& gshift, at::Tensor& gw2t, int64_t width) {
   const int64_t T = u.size(0), B = u.size(1), N = u.size(2), C = w1.size(2);
   const int64_t blocks = (B + width - 1) / width;
   const S* gp = g.data_ptr<S>();
@@ -216,10 +222,18 @@ void backward_impl(const at::Tensor& g, const at::Tensor& u, const at::Tensor& w
   S* gw1p = gw1.data_ptr<S>();    // (T, blocks, 3, C)
   S* gsp = gshift.data_ptr<S>();  // (T, blocks, C)
   S* gw2p = gw2t.data_ptr<S>();   // (T, blocks, 3, C)
+  const bool* ap = active.data_ptr<bool>();
   at::parallel_for(0, T * blocks, 1, [&](int64_t begin, int64_t end) {
     Columns<S> x(N, width), grad(N, width), back(N, width);
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / blocks, b0 = (job % blocks) * width, rows = std::min(B, b0 + width) - b0;
+      if (!ap[t]) {  // an output of 0 whatever the inputs: every gradient is 0
+        std::fill(gup + (t * B + b0) * N, gup + (t * B + b0 + rows) * N, S(0));
+        std::fill(gw1p + job * 3 * C, gw1p + (job + 1) * 3 * C, S(0));
+        std::fill(gsp + job * C, gsp + (job + 1) * C, S(0));
+        std::fill(gw2p + job * 3 * C, gw2p + (job + 1) * 3 * C, S(0));
+        continue;
+      }
       const S* w1t = w1p + t * 3 * C;
       const S* st = sp + t * C;
       const S* w2 = w2p + t * 3 * C;
@@ -340,14 +354,17 @@ void tap_moments_backward_impl(const at::Tensor& u, const at::Tensor& mean, cons
   });
 }
 
-at::Tensor fused_forward(const at::Tensor& u, const at::Tensor& w1, const at::Tensor& shift, const at::Tensor& w2t) {
+at::Tensor fused_forward(const at::Tensor& u, const at::Tensor& w1, const at::Tensor& shift, const at::Tensor& w2t,
+                         const at::Tensor& active) {
   auto out = at::empty_like(u);
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "fused_forward", [&] { forward_impl<scalar_t>(u, w1, shift, w2t, out); });
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "fused_forward", [&] {
+    forward_impl<scalar_t>(u, w1, shift, w2t, active, out);
+  });
   return out;
 }
 
 std::vector<at::Tensor> fused_backward(const at::Tensor& g, const at::Tensor& u, const at::Tensor& w1,
-                                       const at::Tensor& shift, const at::Tensor& w2t) {
+                                       const at::Tensor& shift, const at::Tensor& w2t, const at::Tensor& active) {
   const int64_t T = u.size(0), B = u.size(1), C = w1.size(2);
   // A job's batch rows: whole vectors, several per job where the batch allows (fewer weight-gradient
   // partials to reduce), one where it is small (enough jobs for the threads).
@@ -359,7 +376,7 @@ std::vector<at::Tensor> fused_backward(const at::Tensor& g, const at::Tensor& u,
   auto gshift = at::empty({T, blocks, C}, u.options());
   auto gw2t = at::empty({T, blocks, 3, C}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "fused_backward", [&] {
-    backward_impl<scalar_t>(g, u, w1, shift, w2t, gu, gw1, gshift, gw2t, width);
+    backward_impl<scalar_t>(g, u, w1, shift, w2t, active, gu, gw1, gshift, gw2t, width);
   });
   return {gu, gw1.sum(1), gshift.sum(1), gw2t.sum(1)};
 }

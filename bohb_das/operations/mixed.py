@@ -133,12 +133,14 @@ class MixedOp(nn.Module):
 
     def _nets(self, u: torch.Tensor, coefs: torch.Tensor) -> torch.Tensor:
         """``sum_j coefs[:, j] * n_j(u)`` over this op's networks, in one fused pass; with ``chosen``
-        set, over each trial's chosen network alone (any one, with coefficient 0, where it chose none)."""
+        set, over each trial's chosen network alone (any one, with coefficient 0, where it chose none; the
+        fused kernel skips those trials)."""
         w1, gamma, beta, w2, b2 = self.w1, self.gamma, self.beta, self.w2, self.b2
         running = (self.running_mean, self.running_var)
-        channels = None
+        channels = active = None
         if self.chosen is not None:
             index = {k: j for j, k in enumerate(self.net_ops)}
+            active = torch.tensor([k in index for k in self.chosen.tolist()])  # trials whose choice has a net
             net = torch.tensor([index.get(k, 0) for k in self.chosen.tolist()], device=u.device)[:, None]
             channels = net * self.width + torch.arange(self.width, device=u.device)
             w1 = w1.gather(2, channels[:, None, :].expand(-1, w1.shape[1], -1))
@@ -157,7 +159,7 @@ class MixedOp(nn.Module):
         w2 = w2 * coefs.repeat_interleave(self.width, dim=1)[:, :, None]
         bias = (coefs * b2).sum(1)[:, None, None]
         if fused_available(u.device):
-            return FusedNet.apply(u, w1, shift, w2.transpose(1, 2)) + bias
+            return FusedNet.apply(u, w1, shift, w2.transpose(1, 2), active) + bias
         t, b, n = u.shape
         hidden = torch.relu(torch.baddbmm(shift[:, None, :], conv_taps(u), w1))
         z = torch.bmm(hidden, w2).view(t, b, n, 3)
