@@ -44,7 +44,7 @@ def _run_cell(grid: "Grid", cache_root: Path, device: str, dtype: torch.dtype, b
             progress=lambda phase, done, total: events.put((phase, done, total)))
 
 
-def _forward(events: "multiprocessing.Queue[tuple[str, int, int]]", progress: Progress | None) -> None:
+def _relay_progress(events: "multiprocessing.Queue[tuple[str, int, int]]", progress: Progress | None) -> None:
     while True:
         try:
             report = events.get_nowait()
@@ -70,13 +70,13 @@ def fill_cache(cells: Sequence["Grid"], cache: TrialCache, device: str, dtype: t
         failure: BaseException | None = None
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-            _forward(events, progress)
+            _relay_progress(events, progress)
             failure = failure or next((f.exception() for f in done if f.exception() is not None), None)
             if failure is not None:
                 for future in pending:
                     future.cancel()
                 pending = {future for future in pending if not future.cancelled()}
-        _forward(events, progress)
+        _relay_progress(events, progress)
     if isinstance(failure, BrokenProcessPool):
         raise RuntimeError("a worker process of the table died (killed, or out of memory); "
                            "the finished batches are in the cache") from failure

@@ -140,8 +140,9 @@ class MixedOp(nn.Module):
         channels = active = None
         if self.chosen is not None:
             index = {k: j for j, k in enumerate(self.net_ops)}
-            active = torch.tensor([k in index for k in self.chosen.tolist()])  # trials whose choice has a net
-            net = torch.tensor([index.get(k, 0) for k in self.chosen.tolist()], device=u.device)[:, None]
+            chosen = self.chosen.tolist()
+            active = torch.tensor([k in index for k in chosen])  # trials whose choice has a net
+            net = torch.tensor([index.get(k, 0) for k in chosen], device=u.device)[:, None]
             channels = net * self.width + torch.arange(self.width, device=u.device)
             w1 = w1.gather(2, channels[:, None, :].expand(-1, w1.shape[1], -1))
             w2 = w2.gather(1, channels[:, :, None].expand(-1, -1, w2.shape[2]))
