@@ -126,3 +126,17 @@ def trial_values(blocks: Sequence[Block], value: Callable[[HParams], float], lik
     """(T,) ``value`` of each trial's hyperparameters, in ``like``'s dtype and device."""
     values = [value(b.hparams) for b in blocks for _ in range(b.rows.start, b.rows.stop)]
     return torch.tensor(values, dtype=like.dtype, device=like.device)
+
+
+def per_trial_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(T,) the Euclidean norm over all tensors of each trial's slice (leading dimension)."""
+    return torch.sqrt(sum((t.reshape(len(t), -1) ** 2).sum(1) for t in tensors))
+
+
+@torch.no_grad()
+def clip_per_trial(gradients: Sequence[torch.Tensor], max_norm: float) -> None:
+    """Scales each trial's gradients (rows of every tensor) to a norm of at most ``max_norm``, as
+    ``torch.nn.utils.clip_grad_norm_`` does for one network: one global norm would couple the trials."""
+    scale = (max_norm / (per_trial_norm(gradients) + 1e-6)).clamp(max=1.0)
+    for gradient in gradients:
+        gradient.mul_(scale.view(-1, *[1] * (gradient.dim() - 1)))

@@ -25,7 +25,6 @@ from bohb_das.search_spaces import Genotype, SearchSpace
 from bohb_das.updates import UPDATES
 from bohb_das.training import STEPS_PER_EPOCH, Failures, TrialData, Progress, build, evaluate, train, trial_losses
 
-ALPHA_INIT_STD = 1e-3
 ALPHA_WARMUP_FRACTION = 0.2
 
 
@@ -89,10 +88,14 @@ class ArchitectureStep:
         reduction: str | None = None,
     ) -> torch.Tensor:
         """(T,) what every update minimizes: the loss at the relaxed weights plus the relaxation's
-        penalty; the loss reduced as the profile's ``alpha_loss`` unless ``reduction`` says otherwise."""
+        penalty; the loss reduced as the profile's ``alpha_loss`` and scaled by its ``alpha_loss_scale``
+        unless ``reduction`` says otherwise (the weight step that second order unrolls)."""
         weights = self.mixing(alpha, noise)
-        reduction = reduction or self.data.profile.alpha_loss
-        return trial_losses(model, weights, x, ctx, reduction, parameters) + self.relaxation.penalty(alpha)
+        profile = self.data.profile
+        losses = trial_losses(model, weights, x, ctx, reduction or profile.alpha_loss, parameters)
+        if reduction is None and profile.alpha_loss_scale != 1.0:
+            losses = profile.alpha_loss_scale * losses
+        return losses + self.relaxation.penalty(alpha)
 
     def check(self, losses: torch.Tensor) -> None:
         """Fails the trials of this step whose objective is not finite."""
@@ -107,7 +110,9 @@ class ArchitectureStep:
         self.watched = [t not in rows for t in range(self.data.trials)]
         self.optimizer.set_lr(lambda hp: hp.alpha_lr * (1 - step / total) if hp.alpha_scheduler == "linear" else hp.alpha_lr)
         restore = self._keep(rows)
+        self.model.train(self.data.profile.alpha_bn == "batch")  # running: BatchNorm in evaluation mode
         gradient = self.rule(self)
+        self.model.train()
         restore()
         if gradient is not None:  # GLD moves alpha itself
             self.alpha.grad = gradient
@@ -151,6 +156,12 @@ def copy_rows(rows: list[int], copies: int) -> list[int]:
     return [t * copies + c for t in rows for c in range(copies)]
 
 
+def initial_alpha(data: TrialData, shape: tuple[int, ...]) -> torch.Tensor:
+    """(T, *shape) N(0, alpha_init_std^2) of the profile, drawn in float64 from each trial's stream."""
+    init = data.profile.alpha_init_std * TrialStreams(data.seeds, "alpha-init").randn(*shape, dtype=torch.float64)
+    return init.to(device=data.device, dtype=data.dtype)
+
+
 def das_search(
     space: type[SearchSpace],
     candidates: Sequence[str],
@@ -171,9 +182,7 @@ def das_search(
     (DAS-single: pretrained operations frozen inside the supernet).
     """
     model = build(space, candidates, data, width, "search-init") if model is None else model
-    shape = (len(space.edges), len(model.candidates))
-    init = ALPHA_INIT_STD * TrialStreams(data.seeds, "alpha-init").randn(*shape, dtype=torch.float64)
-    alpha = nn.Parameter(init.to(device=data.device, dtype=data.dtype))
+    alpha = nn.Parameter(initial_alpha(data, (len(space.edges), len(model.candidates))))
     arch_step = ArchitectureStep(model, alpha, data.derived("search-alpha"), hp, failures, update)
     if train_weights:
         train(
@@ -183,7 +192,7 @@ def das_search(
     else:
         search_alpha_only(arch_step, epochs, failures, progress)
     final = arch_step.relaxation(alpha.detach(), 1.0)  # the end of the schedules, without noise
-    one_shot = evaluate(model, final, data.derived("eval-one-shot"))
+    one_shot = evaluate(model, final, data.derived("eval-one-shot"), data.profile.one_shot_bn)
     return SearchOutcome(model.discretize(alpha.detach()), alpha.detach(), one_shot)
 
 

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from bohb_das.hparams import HParams
-from bohb_das.operations import Context
+from bohb_das.operations import Context, MixedOp
 from bohb_das.problems.base import Problem
-from bohb_das.optim import BlockOptimizer, adam, blocks_of, per_trial
+from bohb_das.optim import BlockOptimizer, adam, blocks_of, clip_per_trial, per_trial
 from bohb_das.profiles import Profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import SearchSpace
@@ -147,21 +147,27 @@ def train(
             return
         optimizer.zero_grad()
         losses.sum().backward()
+        if data.profile.grad_clip > 0:
+            clip_per_trial([p.grad for p in model.parameters() if p.grad is not None], data.profile.grad_clip)
         optimizer.step()
         if progress is not None and (step + 1) % STEPS_PER_EPOCH == 0:
             progress(phase, (step + 1) // STEPS_PER_EPOCH, epochs)
 
 
 @torch.no_grad()
-def evaluate(model: SearchSpace, weights: torch.Tensor, data: TrialData) -> torch.Tensor:
-    """(T,) mean PSNR on the fixed validation set, BatchNorm in evaluation mode."""
+def evaluate(model: SearchSpace, weights: torch.Tensor, data: TrialData, batch_norm: str = "running") -> torch.Tensor:
+    """(T,) mean PSNR on the fixed validation set; BatchNorm with its running statistics (evaluation
+    mode) or, with ``batch_norm="batch"``, with each chunk's own (the running ones kept as they were)."""
     x_val, y_val = data.problem.validation_set()
-    model.eval()
+    kept = [(b, b.clone()) for b in model.buffers()] if batch_norm == "batch" else []
+    model.train(batch_norm == "batch")
     per_sample = []
     for start in range(0, len(x_val), EVAL_CHUNK):
         x, y = x_val[start : start + EVAL_CHUNK], y_val[start : start + EVAL_CHUNK]
         x, ctx = x.expand(data.trials, *x.shape), data.context(y.expand(data.trials, *y.shape))
         per_sample.append(data.problem.sample_psnr(model(ctx.u0, weights, ctx), x))
+    for buffer, value in kept:
+        buffer.copy_(value)
     model.train()
     return torch.cat(per_sample, -1).mean(-1)
 
@@ -169,7 +175,10 @@ def evaluate(model: SearchSpace, weights: torch.Tensor, data: TrialData) -> torc
 def build(space: type[SearchSpace], candidates: Sequence[str], data: TrialData, width: int, stream: str) -> SearchSpace:
     """A freshly initialized network of ``space`` for the trials of ``data``, one independent
     initialization per trial (drawn on the CPU, so the same on every device), with the profile's
-    residual form."""
+    residual form, step sizes and BatchNorm momentum."""
     model: nn.Module = space(candidates, data.trials, width, TrialStreams(data.seeds, stream),
                              data.profile.skip_init, data.profile.skip_learnable, len(data.problem.signal_shape))
+    for mixed in model.modules():
+        if isinstance(mixed, MixedOp):
+            mixed.use_profile(data.profile)
     return model.to(device=data.device, dtype=data.dtype)

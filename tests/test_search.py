@@ -6,7 +6,8 @@ from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.operations import OP_SETS
 from bohb_das.rng import TrialStreams
-from bohb_das.search import ALPHA_INIT_STD, ArchitectureStep, das_search
+from bohb_das.profiles import LATER
+from bohb_das.search import ArchitectureStep, das_search
 from bohb_das.search_spaces import SequentialSpace
 from bohb_das.training import Failures, TrialData, build
 
@@ -43,7 +44,7 @@ def test_search_moves_alpha_and_reports_one_shot_psnr():
     data = TrialData(get_problem("blur"), SEEDS, "data", "cpu", torch.float64)
     hp = HParams(alpha_warmup=False, alpha_optimizer="adam", alpha_lr=0.05)
     outcome = das_search(SequentialSpace, OP_SETS["all"], data, hp, 1, 4, Failures.none(2))
-    init = ALPHA_INIT_STD * TrialStreams(SEEDS, "alpha-init").randn(10, 4, dtype=torch.float64)
+    init = LATER["alpha_init_std"] * TrialStreams(SEEDS, "alpha-init").randn(10, 4, dtype=torch.float64)
     assert outcome.alphas.shape == (2, 10, 4)
     assert float((outcome.alphas - init).abs().max()) > 0.1  # 19 Adam steps of 0.05
     assert outcome.one_shot_psnr.shape == (2,) and bool(torch.isfinite(outcome.one_shot_psnr).all())

@@ -17,11 +17,9 @@ from typing import Callable
 import torch
 
 from bohb_das.problems.base import Problem
+from bohb_das.profiles import Profile
 from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
-
-NOISE_OP_STD = 0.1
-
 
 Direct = Callable[[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None", "Context"], torch.Tensor]
 
@@ -60,7 +58,8 @@ class Context:
 
     ``u0 = A^T y`` and the ``problem`` give the data-term gradient (:meth:`data_gradient`); the noise
     operation draws from the per-trial ``streams`` at every call, in training and evaluation alike;
-    the roll operation shifts along ``roll_dims`` (``Profile.roll_dims``).
+    the roll operation shifts along ``roll_dims`` (``Profile.roll_dims``). The problem's profile
+    holds the readings an operation may depend on (``noise_op_std``, ``roll_shift``, ...).
     """
 
     u0: torch.Tensor
@@ -72,8 +71,13 @@ class Context:
         """``A^T (A u - y)`` of every signal of ``u``."""
         return self.problem.data_gradient(u, self.u0)
 
+    @property
+    def profile(self) -> Profile:
+        return self.problem.profile
+
     def noise(self, like: torch.Tensor) -> torch.Tensor:
-        return NOISE_OP_STD * self.streams.randn(*like.shape[1:], dtype=like.dtype)
+        """N(0, noise_op_std^2) of ``like``'s shape, a row per trial from its stream."""
+        return self.profile.noise_op_std * self.streams.randn(*like.shape[1:], dtype=like.dtype)
 
 
 # The built-ins register on import, as a plugin's module does; the mixed operation is the engine.

@@ -15,12 +15,14 @@ def _gradient_step(u: torch.Tensor, gradient: Any, tau: Any, ctx: Context) -> to
 
 
 def _noisy_gradient_step(u: torch.Tensor, gradient: Any, tau: Any, ctx: Context) -> torch.Tensor:
-    return u - tau * gradient + ctx.noise(u)
+    """The profile's ``noise_op_form``: a gradient step plus noise, or the noise replacing the step."""
+    step = u - tau * gradient if ctx.profile.noise_op_form == "step" else u
+    return step + ctx.noise(u)
 
 
 def _roll(u: torch.Tensor, gradient: Any, tau: Any, ctx: Context) -> torch.Tensor:
-    """A one-step circular shift along ``ctx.roll_dims`` (never the trial dimension)."""
-    return torch.roll(u, (1,) * len(ctx.roll_dims), dims=ctx.roll_dims)
+    """A circular shift by the profile's ``roll_shift`` along ``ctx.roll_dims`` (never the trial dimension)."""
+    return torch.roll(u, (ctx.profile.roll_shift,) * len(ctx.roll_dims), dims=ctx.roll_dims)
 
 
 for _op in (

@@ -28,11 +28,10 @@ from torch import nn
 from bohb_das.errors import ConfigError
 from bohb_das.kernels import FusedNet, TapMoments, fused_available
 from bohb_das.operations import OPERATIONS, Context, per_trial
+from bohb_das.profiles import Profile
 from bohb_das.rng import TrialStreams
 
 BN_EPS = 1e-5
-BN_MOMENTUM = 0.1
-TAU_INIT = 0.5
 
 
 def conv_taps(u: torch.Tensor) -> torch.Tensor:
@@ -95,15 +94,33 @@ class MixedOp(nn.Module):
         bound2 = 1 / math.sqrt(taps * width)
         self.w2 = nn.Parameter(init.uniform(channels, taps, bound=bound2, dtype=dtype))
         self.b2 = nn.Parameter(init.uniform(len(self.net_ops), bound=bound2, dtype=dtype))
-        # tau = softplus(rho) keeps the step size positive.
-        rho = math.log(math.expm1(TAU_INIT))
-        self.rho = nn.Parameter(torch.full((trials, len(self.step_ops)), rho, dtype=dtype))
+        self.rho = nn.Parameter(torch.zeros(trials, len(self.step_ops), dtype=dtype))
         self.register_buffer("running_mean", torch.zeros(trials, channels, dtype=dtype))
         self.register_buffer("running_var", torch.ones(trials, channels, dtype=dtype))
         self.chosen: torch.Tensor | None = None  # (T,) candidate index per trial: see forward
+        self.use_profile(Profile())
+
+    def use_profile(self, profile: Profile) -> None:
+        """The profile's step-size reading (``tau_param``, ``tau_init``, ``tau_max``: rho starts where
+        tau is ``tau_init``) and BatchNorm momentum."""
+        self.tau_param, self.tau_max, self.bn_momentum = profile.tau_param, profile.tau_max, profile.bn_momentum
+        tau = profile.tau_init
+        if self.tau_param == "softplus":
+            rho = math.log(math.expm1(tau))
+        elif self.tau_param == "sigmoid":
+            rho = math.log(tau / (self.tau_max - tau))
+        else:
+            rho = tau
+        with torch.no_grad():
+            self.rho.fill_(rho)
 
     def taus(self) -> torch.Tensor:
-        return F.softplus(self.rho)
+        """(T, step ops) step sizes from rho, as ``tau_param`` says."""
+        if self.tau_param == "softplus":
+            return F.softplus(self.rho)
+        if self.tau_param == "sigmoid":
+            return self.tau_max * torch.sigmoid(self.rho)
+        return self.rho
 
     def forward(self, u: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
         """``u``: (T, B, *signal); ``weights``: (T, K) over this op's candidates.
@@ -183,9 +200,9 @@ class MixedOp(nn.Module):
         unbiased = var * count / (count - 1)
         for stat, value in ((self.running_mean, mean), (self.running_var, unbiased)):
             if channels is None:
-                stat.lerp_(value, BN_MOMENTUM)
+                stat.lerp_(value, self.bn_momentum)
             else:
-                stat.scatter_(1, channels, stat.gather(1, channels).lerp(value, BN_MOMENTUM))
+                stat.scatter_(1, channels, stat.gather(1, channels).lerp(value, self.bn_momentum))
 
     def _nets_2d(self, u: torch.Tensor, w1: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, w2: torch.Tensor,
                  coefs: torch.Tensor, b2: torch.Tensor, running: tuple[torch.Tensor, torch.Tensor],

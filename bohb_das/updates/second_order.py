@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from bohb_das.optim import trial_values
+from bohb_das.optim import per_trial_norm, trial_values
 from bohb_das.updates import UPDATES
 
 if TYPE_CHECKING:
@@ -26,11 +26,6 @@ if TYPE_CHECKING:
 FD_RADIUS = 0.01
 
 Params = dict[str, torch.Tensor]
-
-
-def per_trial_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """(T,) the Euclidean norm over all tensors of each trial's slice (leading dimension)."""
-    return torch.sqrt(sum((t.reshape(len(t), -1) ** 2).sum(1) for t in tensors))
 
 
 def _per_trial(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

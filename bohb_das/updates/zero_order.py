@@ -67,6 +67,7 @@ def candidate_losses(step: "ArchitectureStep", offsets: torch.Tensor) -> tuple[t
             optimizer.zero_grad()
             losses.sum().backward()  # a diverged copy only spoils its own gradients
             optimizer.step()
+    copies.train(data.profile.alpha_bn == "batch")  # the objective with the profile's alpha-step BatchNorm
     with torch.no_grad():
         x, ctx = data.batch()
         losses = step.objective(copies, alphas, x, ctx, noise)
