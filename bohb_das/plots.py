@@ -1,4 +1,5 @@
-"""Figures: one-shot vs architecture PSNR scatter plots (paper Figures 3-8) and the transfer heatmap.
+"""Figures: one-shot vs architecture PSNR scatter plots (paper Figures 3-8), the transfer heatmap, and
+the distribution of every cell's trials beside the paper's max / mean / median.
 
 Matplotlib runs on the Agg backend (files only, no display needed); seaborn draws the points and
 regression lines. Correlations come from ``bohb_das.results.correlation``, the same numbers as the
@@ -22,6 +23,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from bohb_das.errors import ConfigError  # noqa: E402
+from bohb_das.paper import PAPER, Cell  # noqa: E402
 from bohb_das.results import TrialRecord, column, correlation, group_statistics  # noqa: E402
 
 
@@ -117,6 +119,67 @@ def transfer_heatmap(records: Sequence[TrialRecord], path: str | Path, stat: str
     scales, profiles = (", ".join(dict.fromkeys(r[key] for r in rows)) for key in ("scale", "profile"))
     ax.set_title(f"{method}: {stat} architecture PSNR\n{trials} trials a cell; {scales}; profile {profiles}", fontsize=10)
     return _save(fig, path)
+
+
+def distributions(records: Sequence[TrialRecord], path: str | Path) -> Path:
+    """One panel per formation: every trial's architecture PSNR as a point per cell (a colour per
+    profile), and beside each cell the paper publishes its max, mean and median as markers, so that
+    a failure tail (points far below, the mean below the median) shows at a glance; the
+    back-projection floor dashed."""
+    frame = pd.DataFrame({
+        "formation": [r.formation for r in records], "profile": [r.profile for r in records],
+        "cell": [Cell(r.space, r.ops, r.method, r.hparams_name, r.formation) for r in records],
+        "psnr": column(records, "arch_psnr"), "floor": column(records, "backprojection_psnr"),
+    }).dropna(subset=["psnr"])
+    if frame.empty:
+        raise ConfigError("no trial with an architecture PSNR to plot")
+    several_spaces = len({c.space for c in frame["cell"]}) > 1
+    several_hparams = len({c.hparams for c in frame["cell"]}) > 1
+    frame["label"] = [f"{c.ops} ops\n{c.method}" + (f"\n{c.hparams}" if several_hparams else "") + (f"\n{c.space}" if several_spaces else "")
+                      for c in frame["cell"]]
+    formations = list(dict.fromkeys(frame["formation"]))
+    profiles = list(dict.fromkeys(frame["profile"]))
+    labels = list(dict.fromkeys(frame["label"]))
+    fig, axes = plt.subplots(len(formations), 1, figsize=(max(7.0, 0.9 * len(labels) * (1 + 0.3 * len(profiles))), 4.2 * len(formations) + 0.6),
+                             squeeze=False)
+    palette = dict(zip(profiles, sns.color_palette("colorblind")))
+    width = 0.7 / (len(profiles) + 1)
+    for ax, formation in zip(axes[:, 0], formations):
+        panel = frame[frame["formation"] == formation]
+        rng = np.random.default_rng(0)  # the jitter only: the same picture every time
+        for x, label in enumerate(labels):
+            cells = panel[panel["label"] == label]
+            for j, profile in enumerate(profiles):
+                values = cells[cells["profile"] == profile]["psnr"].to_numpy()
+                centre = x - 0.35 + width * (j + 0.5)
+                ax.scatter(centre + rng.uniform(-0.35, 0.35, len(values)) * width, values, s=9, alpha=0.7,
+                           color=palette[profile], label=_once(ax, profile))
+            published = next((PAPER[c] for c in cells["cell"] if c in PAPER), None)
+            if published is not None:
+                centre = x - 0.35 + width * (len(profiles) + 0.5)
+                for value, marker, name in ((published.max, "^", "paper max"), (published.mean, "D", "paper mean"),
+                                            (published.median, "s", "paper median")):
+                    ax.scatter([centre], [value], marker=marker, s=36, edgecolors="black",
+                               facecolors="none" if marker == "D" else "black", label=_once(ax, name), zorder=3)
+        floor = panel["floor"].iloc[0]
+        if not math.isnan(floor):
+            ax.axhline(floor, linestyle="--", color="0.35", linewidth=1, label=f"back-projection {floor:.2f} dB")
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_title(formation)
+        ax.set_ylabel("architecture PSNR (dB)")
+        ax.legend(fontsize=7, loc="lower left", ncol=2)
+    counts = frame.groupby(["profile", "label", "formation"]).size()
+    trials = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
+    scales = ", ".join(dict.fromkeys(r.scale for r in records))
+    fig.text(0.01, 0.005, f"Each point one trial ({trials} a cell; {scales}; profile {', '.join(profiles)}); black: the "
+             "paper's max (triangle), mean (diamond) and median (square) over its 75 trials.", fontsize=8, va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return _save(fig, path)
+
+
+def _once(ax: plt.Axes, name: str) -> str | None:
+    """``name`` as a legend label the first time it is drawn on ``ax``, else None."""
+    return None if name in ax.get_legend_handles_labels()[1] else name
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:

@@ -173,7 +173,8 @@ def test_plots_write_pngs(tmp_path):
     path.write_text("".join(json.dumps({k: v for k, v in r.to_json().items() if k != "hparams_name"}) + "\n" for r in hand_made()))
     assert main(["plot", "scatter", "--from", str(path), "--output", str(tmp_path / "s.png")]) == 0
     assert main(["plot", "transfer", "--from", str(path), "--output", str(tmp_path / "t.png")]) == 0
-    for name in ("s.png", "t.png"):
+    assert main(["plot", "cells", "--from", str(path), "--output", str(tmp_path / "c.png")]) == 0
+    for name in ("s.png", "t.png", "c.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,4 +1,4 @@
-"""``bohb-das plot scatter|transfer``: the paper's figures as PNG, from cached, loaded or new trials."""
+"""``bohb-das plot scatter|transfer|cells``: the paper's figures as PNG, from cached, loaded or new trials."""
 
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "transfer", help="heatmap of median architecture PSNR, hyperparameter set x formation",
         description="The transfer table (paper Table 3/4) as a heatmap of one method's architecture PSNR.",
     )
-    for sub, default in ((scatter, "scatter.png"), (transfer, "transfer.png")):
+    cells = kinds.add_parser(
+        "cells", help="every cell's trials as points beside the paper's max / mean / median",
+        description="One panel per formation: each trial's architecture PSNR as a point per cell, a colour per "
+        "profile, the paper's published max, mean and median marked beside, the back-projection floor dashed.",
+    )
+    for sub, default in ((scatter, "scatter.png"), (transfer, "transfer.png"), (cells, "cells.png")):
         add_grid_arguments(sub)
         sub.add_argument("--output", type=Path, default=Path(default), help=f"PNG file (default: {default})")
         sub.set_defaults(handler=run)
@@ -34,13 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bohb_das.errors import ConfigError
-    from bohb_das.plots import scatter, transfer_heatmap
+    from bohb_das.plots import distributions, scatter, transfer_heatmap
 
     if not args.output.parent.is_dir():
         raise ConfigError(f"--output: directory {args.output.parent} does not exist")
     records = records_from_args(args)
     if args.kind == "scatter":
         path = scatter(records, args.output, seed=args.seed)
+    elif args.kind == "cells":
+        path = distributions(records, args.output)
     else:
         path = transfer_heatmap(records, args.output, stat=args.stat, method=args.method)
     print(path)
