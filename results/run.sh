@@ -19,10 +19,16 @@ COMMON=("${SCALE[@]}" --profile "$PROFILE" "${RUN[@]}")
 # The cell-space tables (2 and 4) at CELL_EPOCHS, 10 by default: on 2 CPU cores a DAS cell of 8 trials in
 # the cell space took about 3 minutes at 10 epochs and 14 at 50 (cores shared); CELL_EPOCHS=50 is the paper's.
 CELL=(--trials "$TRIALS" --epochs "${CELL_EPOCHS:-10}" --width "$WIDTH" --k "$K" --profile "$PROFILE" "${RUN[@]}" --space cell)
-# Calibration (Table 1 only): candidate profiles screened at a reduced scale, then the chosen one
-# and spec-v1 at the scale above (8 trials x 50 epochs, width 32 unless overridden).
+# Calibration (Table 1 only). Round 1: candidate profiles screened at a reduced scale, then the chosen
+# one and spec-v1 at 8 trials x 50 epochs, width 32. Round 2: the later readings (results/profiles/), each
+# on the cells it can enter, at 24 trials x 50 epochs, width 32, beside paper on all 16 cells.
 SCREEN_SCALE=(--trials 8 --epochs 10 --width 16 --k 5)
 SCREENED=(spec-v1 alpha-sum domain domain-dncnn domain-skip0 domain-peak1 domain-max domain-noise10 paper)
+ROUND1_SCALE=(--trials 8 --epochs 50 --width 32 --k 5)
+ROUND2_SCALE=(--trials 24 --epochs 50 --width 32 --k 5)
+READINGS_SEARCH=(paper-ascale64 paper-ascale640 paper-init1 paper-alpha-bn-running paper-oneshot-bn-batch)
+READINGS_HARMFUL=(paper-noise1 paper-noise-replace paper-roll5)
+READINGS_ALL=(paper-tau-identity paper-clip5)
 BOHB_SEQ=(bohb-one-shot-blur bohb-one-shot-ds bohb-blur)
 BEYOND=(das darts2 zarts_rs zarts_mgs zarts_gld das:sparsemax das:sparsestmax das:sigmoid das:gumbel)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
@@ -32,19 +38,38 @@ table1_fidelity() {  # SCALE... PROFILE... -> the fidelity layout of exactly Tab
   $BD table "$@" "${RUN[@]}" --hparams H1 --ops all --methods das random random_search --save-trials "$TMP/$name-all.jsonl" --output /dev/null
   $BD table --from "$TMP/$name-good.jsonl" "$TMP/$name-all.jsonl" --layout fidelity
 }
+reading_trials() {  # NAME SCALE... -> the Table 1 cells a reading can enter, its trials saved to $TMP/NAME.jsonl
+  local name=$1; shift
+  local profile=(--profile "results/profiles/$name.yaml")
+  local grid=(--hparams H1 "${profile[@]}" "$@" "${RUN[@]}" --output /dev/null)
+  case " ${READINGS_SEARCH[*]} " in *" $name "*)  # a reading of the search: the DAS cells alone
+    $BD table "${grid[@]}" --ops good all --methods das --save-trials "$TMP/$name.jsonl"; return ;; esac
+  case " ${READINGS_HARMFUL[*]} " in *" $name "*)  # a reading of the harmful operations: the all-ops cells
+    $BD table "${grid[@]}" --ops all --methods das random random_search --save-trials "$TMP/$name.jsonl"; return ;; esac
+  table1_fidelity "$name" "$@" "${profile[@]}" > /dev/null
+  cat "$TMP/$name-good.jsonl" "$TMP/$name-all.jsonl" > "$TMP/$name.jsonl"
+}
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(calibration table1 table3 fig3 fig4 transfer table2 table4 compare)
 
 for target in "${targets[@]}"; do
   echo "== $target ($(date +%T))" >&2
   case $target in
     calibration)  # Table 1 per profile beside the paper's numbers: error and findings (results/calibration.md)
-      { echo "# Calibration of the default profile on the paper's Table 1"; echo
+      table1_fidelity round2-paper "${ROUND2_SCALE[@]}" --profile paper > /dev/null
+      cat "$TMP/round2-paper-good.jsonl" "$TMP/round2-paper-all.jsonl" > "$TMP/round2.jsonl"
+      for name in "${READINGS_SEARCH[@]}" "${READINGS_HARMFUL[@]}" "${READINGS_ALL[@]}"; do
+        reading_trials "$name" "${ROUND2_SCALE[@]}"; cat "$TMP/$name.jsonl" >> "$TMP/round2.jsonl"
+      done
+      { cat results/calibration-rule.md  # the rule, written before the runs
+        echo "### Screening: each reading from paper, 24 trials x 50 epochs, width 32"; echo
+        $BD table --from "$TMP/round2.jsonl" --layout fidelity --base paper; echo
+        echo "## Round 1"; echo
         echo "Rule: the profile that holds the most of the paper's 16 stated Table 1 findings, ties broken by"
         echo "the mean absolute error of the medians; random search k = 5; reading in results/README.md."; echo
-        echo "## Screening: every candidate profile at a reduced scale"; echo
+        echo "### Screening: every candidate profile at a reduced scale"; echo
         table1_fidelity screen "${SCREEN_SCALE[@]}" --profile "${SCREENED[@]}"; echo
-        echo "## The chosen profile (paper) and spec-v1 at the paper's epochs and width"; echo
-        table1_fidelity paper-scale "${SCALE[@]}" --profile paper spec-v1; } > "$OUT/calibration.md" ;;
+        echo "### The chosen profile (paper) and spec-v1 at the paper's epochs and width"; echo
+        table1_fidelity paper-scale "${ROUND1_SCALE[@]}" --profile paper spec-v1; } > "$OUT/calibration.md" ;;
     table1)  # methods x formations, sequential space, H1 (paper Table 1)
       $BD table "${COMMON[@]}" --hparams H1 --ops good --methods gd_only nets_only das random random_search --output "$OUT/table1_good.md"
       $BD table "${COMMON[@]}" --hparams H1 --ops all --methods das random random_search --output "$OUT/table1_all.md"

@@ -47,3 +47,12 @@ def test_optimize_shows_one_progress_bar_over_the_schedules_jobs(main, tmp_path,
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "BOHB: 100%" in err and "4/4" in err and "incumbent" in err and "[result]" not in err
+
+
+def test_a_worker_without_a_master_says_where_it_waits_and_until_when(main, capsys):
+    assert main(["worker", "--nameserver", "127.0.0.1:1", "--wait", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("bohb-das worker: waiting for a live BOHB master through nameserver 127.0.0.1:1 until ")
+    assert lines[0].endswith("(--wait 1 s)")
+    assert "no live BOHB master found through nameserver 127.0.0.1:1 within 1 s" in lines[1]

@@ -11,12 +11,13 @@ run directory, or is given it (``secret``, from ``--secret-file``); the nameserv
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import Pyro4
 import Pyro4.errors
@@ -83,15 +84,19 @@ def locate(
     wait_s: float = 300.0,
     logger: logging.Logger | None = None,
     secret: bytes | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Location:
     """Waits (up to ``wait_s``) for a live master reachable through a run directory or HOST:PORT;
-    ``secret`` is the run's key (default: the run directory's ``secret`` file)."""
+    ``secret`` is the run's key (default: the run directory's ``secret`` file). ``on_wait`` is told
+    once, in a line, where it waits and until when, if the first look finds no master."""
     if (run_dir is None) == (nameserver is None):
         raise ConfigError("give exactly one of a run directory or a nameserver HOST:PORT")
     compat.use_secret(secret)
     log = logger or logging.getLogger(__name__)
     deadline = time.monotonic() + wait_s
+    where = f"run directory {run_dir}" if run_dir is not None else f"nameserver {nameserver}"
     reported: str | None = None
+    waiting = False
     while True:
         if run_dir is not None:
             credentials = read_credentials(Path(run_dir))
@@ -116,6 +121,9 @@ def locate(
                 (run_id, task), = tasks.items()
                 return Location(host, port, run_id, task)
         if time.monotonic() > deadline:
-            where = f"run directory {run_dir}" if run_dir is not None else f"nameserver {nameserver}"
             raise ConfigError(f"no live BOHB master found through {where} within {wait_s:.0f} s")
+        if on_wait is not None and not waiting:
+            until = datetime.datetime.now() + datetime.timedelta(seconds=deadline - time.monotonic())
+            on_wait(f"waiting for a live BOHB master through {where} until {until:%H:%M:%S} (--wait {wait_s:g} s)")
+            waiting = True
         time.sleep(0.5)

@@ -179,6 +179,7 @@ def run_worker(
     profile: str | None = None,
     slots: int = 1,
     secret_file: str | os.PathLike[str] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> int:
     """Serves one master until it shuts the worker down (0) or disappears (``EXIT_MASTER_GONE``).
 
@@ -189,7 +190,8 @@ def run_worker(
     defaults to the interface that routes to the nameserver. The study, its profile included, is the
     master's; ``profile`` (a name or file) makes the worker refuse a run under any other settings.
     ``secret_file`` holds the run's secret (default: the run directory's); without it the master's
-    nameserver refuses the worker.
+    nameserver refuses the worker. ``on_wait`` is told in a line where the worker waits for its master
+    and until when, when none answers at once.
     """
     if slots < 1:
         raise ConfigError(f"--slots must be at least 1, got {slots}")
@@ -200,7 +202,7 @@ def run_worker(
     logger = compat.quiet_logger(f"bohb_das.worker.{os.getpid()}", log_path)
     expected = load_profile(profile) if profile is not None else None  # a bad file fails before any wait
     secret = read_secret(secret_file) if secret_file is not None else None
-    location = locate(Path(run_dir) if run_dir is not None else None, nameserver, wait_s, logger, secret)
+    location = locate(Path(run_dir) if run_dir is not None else None, nameserver, wait_s, logger, secret, on_wait)
     study = Study.from_mapping(location.task)
     if expected is not None and expected.settings() != study.profile.settings():
         raise ConfigError(f"run {location.run_id} uses profile {study.profile.name!r} {study.profile.settings()}, "

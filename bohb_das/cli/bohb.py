@@ -166,7 +166,8 @@ def _worker(args: argparse.Namespace) -> int:
 
         device = str(resolve_device(args.device))
     return run_worker(args.run_dir, args.nameserver, device=device, host=args.host, wait_s=args.wait,
-                      profile=args.profile, slots=args.slots, secret_file=args.secret_file)
+                      profile=args.profile, slots=args.slots, secret_file=args.secret_file,
+                      on_wait=lambda line: print(f"bohb-das worker: {line}", file=sys.stderr, flush=True))
 
 
 def _query(args: argparse.Namespace) -> int:
