@@ -1,6 +1,7 @@
-"""The YAML data files under ``bohb_das/spaces/`` (presets, profiles, BOHB spaces): found by name or
-path, read with one-line errors that name the file. They are package data, so that an installed
-(non-editable) copy has them too."""
+"""The YAML data files under the top-level ``spaces/`` (presets, profiles, BOHB spaces): found by name
+or path, read with one-line errors that name the file. They are package data too (setup.cfg maps
+``spaces/`` to ``bohb_das/spaces``), so that an installed (non-editable) copy has them, and a clone
+reads them where a user looks: ``ConfigurationSpace.from_yaml("spaces/das.yaml")``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ import yaml
 
 from bohb_das.errors import ConfigError
 
+def _shipped() -> Path:
+    """``bohb_das/spaces`` in an installed copy, else the source tree's top-level ``spaces/``."""
+    package = Path(__file__).resolve().parent
+    return package / "spaces" if (package / "spaces").is_dir() else package.parent / "spaces"
+
+
 #: Where the shipped data files live; ``BOHB_DAS_SPACES`` points elsewhere (e.g. a shared filesystem).
-SPACES_DIR = Path(os.environ.get("BOHB_DAS_SPACES", Path(__file__).resolve().parent / "spaces"))
+SPACES_DIR = Path(os.environ.get("BOHB_DAS_SPACES") or _shipped())
 
 
 def user_dir() -> Path:

@@ -2,7 +2,7 @@
 the paper, and named presets.
 
 A preset is a YAML mapping of (a subset of) these fields; the rest keep their defaults. Presets ship
-as data in ``bohb_das/spaces/presets/`` under the paper's names (H1, H2, the BOHB incumbents);
+as data in ``spaces/presets/`` under the paper's names (H1, H2, the BOHB incumbents);
 wherever a preset name is accepted, a path to a YAML file is accepted too, and the user's exported
 presets (``user_presets_dir``) are found by name first. Every value is validated on construction so
 that a typo in a file ends in a one-line error naming the file and the field, not in a diverged run.

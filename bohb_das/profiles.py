@@ -6,7 +6,7 @@ its PSNR or the residual branch's form. Each moves results by more than the spre
 (``../shared/notes/fidelity-study.md``), so each is a setting here. These are not DAS hyperparameters:
 BOHB never tunes them, and a trial records the resolved profile it ran under.
 
-Profiles ship as data in ``bohb_das/spaces/profiles/`` (``spec-v1``: the first reading, the numbers of every
+Profiles ship as data in ``spaces/profiles/`` (``spec-v1``: the first reading, the numbers of every
 trial made before profiles existed; ``paper``: the reading calibrated on the paper's Table 1 medians).
 A profile file may name a ``base`` profile and override some of its settings. The field defaults
 below are ``spec-v1``'s, so a record written before profiles existed reads as ``spec-v1``.
@@ -167,7 +167,7 @@ def profile_names() -> list[str]:
 
 
 def load_profile(name_or_path: str | os.PathLike[str] | Profile | None = None) -> Profile:
-    """A profile by name (``bohb_das/spaces/profiles/NAME.yaml``) or YAML path; None is the default profile.
+    """A profile by name (``spaces/profiles/NAME.yaml``) or YAML path; None is the default profile.
     Errors name the file and the offending setting."""
     if isinstance(name_or_path, Profile):
         return name_or_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 from ConfigSpace import CategoricalHyperparameter, Configuration, ConfigurationSpace, UniformFloatHyperparameter
@@ -220,3 +221,8 @@ def test_beyond_space_agrees_with_the_registries():
         assert space[name].default_value == kind.__dataclass_fields__[name].default, name
         assert parents.get(name, "zarts") == owner, name  # relaxation settings: on their relaxation
     assert all(owner != "zarts" or name not in load_space("beyond", method="das") for name, (owner, _) in owners.items())
+
+
+def test_a_clone_reads_the_shipped_space_where_a_user_looks(monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    assert ConfigurationSpace.from_yaml("spaces/das.yaml") == ConfigurationSpace.from_yaml(SPACES_DIR / "das.yaml")

@@ -24,3 +24,5 @@ def test_wheel_carries_every_data_file(tmp_path):
             "bohb_das/spaces/das.yaml"} <= shipped
     assert shipped - packaged == set()
     assert "bohb_das/kernels/fused_net.cpp" in packaged
+    code = {f"{p.relative_to(ROOT).as_posix()}" for p in (ROOT / "bohb_das").rglob("*.py")}
+    assert code - packaged == set()  # every code package is listed in setup.cfg

@@ -1,4 +1,4 @@
-"""The BOHB search space as a data file in ConfigSpace's own serialization (``bohb_das/spaces/das.yaml``).
+"""The BOHB search space as a data file in ConfigSpace's own serialization (``spaces/das.yaml``).
 
 ConfigSpace reads these files itself (``ConfigurationSpace.from_yaml``), so other tools can load a
 bohb-das space; bohb-das reads them through ConfigSpace's decoder too and adds what ConfigSpace cannot
@@ -36,7 +36,7 @@ _KEYS = {"format_version", "python_module_version", "name", "description", "hype
 
 
 def resolve_space_path(name_or_path: str | os.PathLike[str] | None) -> Path:
-    """A path to a YAML file, or the name of a space under ``bohb_das/spaces/`` (None: the Table-7 space)."""
+    """A path to a YAML file, or the name of a space under ``spaces/`` (None: the Table-7 space)."""
     if name_or_path is None:
         return DEFAULT_SPACE
     path = Path(name_or_path)

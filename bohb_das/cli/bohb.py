@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     worker.add_argument("--wait", type=float, default=300.0, help="seconds to wait for a live master (default: 300)")
     add_slots_argument(worker)
     add_profile_argument(worker, help="refuse to join a run whose profile has other settings than this one "
-                         "(a name in bohb_das/spaces/profiles or a YAML file; default: accept the master's)")
+                         "(a name in spaces/profiles or a YAML file; default: accept the master's)")
     worker.set_defaults(handler=_worker)
 
     query = subparsers.add_parser("query", help="incumbent and top-k configurations of a run directory",
@@ -98,7 +98,7 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantile", type=float, default=0.5,
                         help="loss = this quantile of the seeds' losses: 0.5 the median, higher more pessimistic (default: 0.5)")
     parser.add_argument("--hp-space", default="das",
-                        help="hyperparameter space name (bohb_das/spaces/: das, beyond) or YAML file (default: das)")
+                        help="hyperparameter space name (spaces/: das, beyond) or YAML file (default: das)")
     add_run_arguments(parser)
     parser.add_argument("--ping-interval", type=int, default=10, help="seconds between worker checks (default: 10)")
     parser.add_argument("--comm-timeout", type=float, default=60.0,

@@ -15,7 +15,7 @@ TARGET_NAMES = tuple(t.value for t in Target)
 NAMES_EPILOG = "`bohb-das plugins` lists every name that --formation, --ops, --space, --method and --relaxation accept."
 
 PROFILE_HELP = ("experiment profile: the paper's open readings (blur units, noise, roll, loss reduction, PSNR peak, "
-                "residual form); a name in bohb_das/spaces/profiles (paper, spec-v1, ...) or a YAML file (default: paper)")
+                "residual form); a name in spaces/profiles (paper, spec-v1, ...) or a YAML file (default: paper)")
 
 
 def add_profile_argument(parser: argparse.ArgumentParser, help: str = PROFILE_HELP) -> None:
