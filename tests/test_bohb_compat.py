@@ -13,6 +13,7 @@ import Pyro4
 import pytest
 
 from bohb_das.bohb import compat
+from bohb_das.errors import ConfigError
 from bohb_das.bohb.configspace import load_space
 
 compat.install()
@@ -143,3 +144,9 @@ def test_jobs_go_to_the_least_loaded_worker_process():
         pool[name].runs_job = job
         taken.append(process_of(name))
     assert taken.count("node.example.org.11") == taken.count("node.example.org.22") == 3
+
+
+def test_another_hpbandster_release_is_refused_in_one_line():
+    compat.check_version()  # the installed one fits
+    with pytest.raises(ConfigError, match=r"^hpbandster 1\.0\.0 is installed; .* fits 0\.7\.4 only \(pip install hpbandster==0\.7\.4\)$"):
+        compat.check_version("1.0.0")

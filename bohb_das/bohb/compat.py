@@ -80,18 +80,39 @@ LOST_WORKER_MESSAGE = "Worker died unexpectedly."
 #: and "exception").
 SENDER = "worker"
 
+#: The hpbandster release every fix and override here was written against and measured on.
+HPBANDSTER_VERSION = "0.7.4"
+
 _installed = False
 _secret: bytes | None = None
 
 
+def check_version(installed: str | None = None) -> None:
+    """A one-line error unless the installed hpbandster is the release these fixes fit: they replace
+    its private methods, which another release may have changed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from bohb_das.errors import ConfigError
+
+    try:
+        installed = installed or version("hpbandster")
+    except PackageNotFoundError:
+        raise ConfigError(f"hpbandster is not installed (pip install hpbandster=={HPBANDSTER_VERSION})") from None
+    if installed != HPBANDSTER_VERSION:
+        raise ConfigError(f"hpbandster {installed} is installed; bohb-das's compatibility layer fits "
+                          f"{HPBANDSTER_VERSION} only (pip install hpbandster=={HPBANDSTER_VERSION})")
+
+
 def install() -> None:
-    """Registers the serpent replacements (once) and the warning filters in this process (idempotent).
+    """Checks the hpbandster release, then registers the serpent replacements (once) and the warning
+    filters in this process (idempotent).
 
     The filters are applied on every call: they are process state that a caller (pytest, per test)
     may have reset since the last one.
     """
     global _installed
     if not _installed:
+        check_version()
         import Pyro4.util
 
         serializer = Pyro4.util.SerpentSerializer
