@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
-from importlib import import_module
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping
 
 from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve, user_dir
 from bohb_das.errors import ConfigError, require_number
 from bohb_das.registry import load_plugins
 from bohb_das.relaxations import RELAXATIONS
-from bohb_das.settings import SETTINGS, Settings, default_of, number_type
+from bohb_das.settings import SETTINGS, S, Settings, default_of, number_type
 
 SCHEDULERS = ("none", "linear")
 OPTIMIZERS = ("adam", "gd")
@@ -113,13 +112,10 @@ CORE = (*TABLE7, "relaxation")
 
 FLOAT_FIELDS = frozenset(f.name for f in fields(HParams) if f.type == "float")
 
-S = TypeVar("S", bound=Settings)
 
 
 def setting_owners() -> dict[str, tuple[str, type[Settings]]]:
-    """Every plugin setting, built-in or a plugin's: name -> (owner, its settings type). The built-in
-    owners are imported here, not at module level (``bohb_das.updates`` imports this module)."""
-    import_module("bohb_das.updates")  # registers the ZARTS settings
+    """Every plugin setting, built-in or a plugin's: name -> (owner, its settings type)."""
     owners: dict[str, tuple[str, type[Settings]]] = {}
     for owner in SETTINGS:
         for f in fields(SETTINGS[owner]):

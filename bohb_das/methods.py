@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import torch
 
@@ -29,8 +29,23 @@ from bohb_das.search import das_search
 from bohb_das.search_spaces import SPACES, Genotype, SearchSpace
 from bohb_das.training import Failures, TrialData, Progress, build, evaluate, train
 
-if TYPE_CHECKING:
-    from bohb_das.trial import TrialSpec
+
+class TrialShape(Protocol):
+    """What a method reads of its trials' specification (``bohb_das.trial.TrialSpec``, which validates
+    against this module's registry and so is not imported here)."""
+
+    @property
+    def space(self) -> str: ...
+    @property
+    def ops(self) -> str: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def k(self) -> int | None: ...
+    @property
+    def retrain(self) -> bool: ...
 
 #: The single-operation networks that DAS-single pretrains and freezes inside its supernet.
 PRETRAINED_OPS = ("learnable_gd", "net")
@@ -55,7 +70,7 @@ def train_genotypes(
     op_names: Sequence[str],
     genotypes: Sequence[Genotype],
     data: TrialData,
-    spec: "TrialSpec",
+    spec: TrialShape,
     hparams: Sequence[HParams],
     progress: Progress | None = None,
 ) -> tuple[SearchSpace, torch.Tensor, Failures]:
@@ -73,7 +88,7 @@ def retrain(
     op_names: Sequence[str],
     genotypes: Sequence[Genotype],
     data: TrialData,
-    spec: "TrialSpec",
+    spec: TrialShape,
     hparams: Sequence[HParams],
     progress: Progress | None = None,
 ) -> tuple[list[float], list[str | None]]:
@@ -85,7 +100,7 @@ def retrain(
 
 
 def _finish(
-    spec: "TrialSpec",
+    spec: TrialShape,
     data: TrialData,
     hparams: Sequence[HParams],
     genotypes: Sequence[Genotype],
@@ -116,7 +131,7 @@ def _finish(
     )
 
 
-def run_das(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None,
+def run_das(spec: TrialShape, data: TrialData, hparams: Sequence[HParams], progress: Progress | None,
             update: str = "first_order") -> Outcome:
     """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch; ``update``
     is the architecture update (``bohb_das.updates.UPDATES``: DARTS first or second order, ZARTS)."""
@@ -132,10 +147,10 @@ def uniform_genotype(space: type[SearchSpace], op: str) -> Genotype:
     return Genotype(space.name, (op,) * len(space.edges))
 
 
-def fixed(op: str) -> Callable[["TrialSpec", TrialData, Sequence[HParams], Progress | None], Outcome]:
+def fixed(op: str) -> Callable[[TrialShape, TrialData, Sequence[HParams], Progress | None], Outcome]:
     """The baseline that trains the all-``op`` architecture (no search)."""
 
-    def run(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
+    def run(spec: TrialShape, data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
         genotype = uniform_genotype(SPACES[spec.space], op)
         return _finish(spec, data, hparams, [genotype] * data.trials, Failures.none(data.trials), progress)
 
@@ -169,7 +184,7 @@ def transplant(target: SearchSpace, sources: dict[str, SearchSpace]) -> None:
             dict(target.named_parameters())[name].copy_(torch.stack(values).mean(0))
 
 
-def run_das_single(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
+def run_das_single(spec: TrialShape, data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """DAS-single (paper Appendix A): the learnable-GD-only and nets-only networks are trained first
     (exactly the ``gd_only`` / ``nets_only`` baselines of the same seed), their weights frozen into
     the supernet layer by layer, and only alpha is searched; the argmax is then retrained."""
@@ -205,7 +220,7 @@ def random_genotypes(space: type[SearchSpace], op_names: Sequence[str], seeds: S
     return genotypes
 
 
-def run_random(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
+def run_random(spec: TrialShape, data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """A uniformly random architecture per trial, trained from scratch."""
     genotypes = random_genotypes(SPACES[spec.space], OP_SETS[spec.ops], data.seeds)
     return _finish(spec, data, hparams, genotypes, Failures.none(data.trials), progress)
@@ -216,7 +231,7 @@ def candidate_seed(seed: int, index: int) -> int:
     return derive_seed(seed, f"random-search/{index}") & 0x7FFF_FFFF
 
 
-def run_random_search(spec: "TrialSpec", data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
+def run_random_search(spec: TrialShape, data: TrialData, hparams: Sequence[HParams], progress: Progress | None) -> Outcome:
     """Best of ``spec.k`` random architectures per trial: ``random`` on k candidate seeds derived
     from the trial's seed, all T*k trained in one batch, the best architecture PSNR kept. A failed
     candidate counts as a spent step; the trial fails only when all k did."""
@@ -243,7 +258,7 @@ class Method:
     """``run`` one batch (one hyperparameter set per trial); ``one_shot``: it has a supernet, hence a one-shot PSNR; ``passes``: how
     many times ``epochs`` it reports progress for (progress bars)."""
 
-    run: Callable[["TrialSpec", TrialData, Sequence[HParams], Progress | None], Outcome]
+    run: Callable[[TrialShape, TrialData, Sequence[HParams], Progress | None], Outcome]
     one_shot: bool
     passes: int
 

@@ -16,15 +16,16 @@ import queue
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from bohb_das.cache import TrialCache
 from bohb_das.training import Progress
 
-if TYPE_CHECKING:
-    from bohb_das.tables import Grid
+#: ``collect(cell, cache, device, dtype, batch, progress=...)``: what a worker process runs for one
+#: cell (``bohb_das.tables.collect``, handed in by the caller: this module stays below the tables).
+Collect = Callable[..., Any]
 
 _events: "multiprocessing.Queue[tuple[str, int, int]] | None" = None  # a worker's progress reports
 
@@ -35,12 +36,10 @@ def _start_worker(events: "multiprocessing.Queue[tuple[str, int, int]]") -> None
     _events = events
 
 
-def _run_cell(grid: "Grid", cache_root: Path, device: str, dtype: torch.dtype, batch: int) -> None:
-    from bohb_das.tables import collect
-
+def _run_cell(collect: Collect, cell: Any, cache_root: Path, device: str, dtype: torch.dtype, batch: int) -> None:
     assert _events is not None
     events = _events
-    collect(grid, TrialCache(cache_root), device, dtype, batch,
+    collect(cell, TrialCache(cache_root), device, dtype, batch,
             progress=lambda phase, done, total: events.put((phase, done, total)))
 
 
@@ -54,9 +53,9 @@ def _relay_progress(events: "multiprocessing.Queue[tuple[str, int, int]]", progr
             progress(*report)
 
 
-def fill_cache(cells: Sequence["Grid"], cache: TrialCache, device: str, dtype: torch.dtype, batch: int,
+def fill_cache(collect: Collect, cells: Sequence[Any], cache: TrialCache, device: str, dtype: torch.dtype, batch: int,
                progress: Progress | None, processes: int) -> None:
-    """Runs what ``cache`` lacks of the grids ``cells`` on ``processes`` processes; ``progress`` hears of
+    """Runs what ``cache`` lacks of the grids ``cells`` (``collect`` of each) on ``processes`` processes; ``progress`` hears of
     every epoch as in one process. On a failure the cells not yet started are dropped, the running ones
     finish into the cache, and the first failure is raised."""
     if torch.device(device).type == "cpu":
@@ -66,7 +65,7 @@ def fill_cache(cells: Sequence["Grid"], cache: TrialCache, device: str, dtype: t
     context = multiprocessing.get_context("spawn")  # no forked copies of this process's threads
     events: "multiprocessing.Queue[tuple[str, int, int]]" = context.Queue()
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(events,)) as pool:
-        pending: set[Future[None]] = {pool.submit(_run_cell, cell, cache.root, device, dtype, batch) for cell in cells}
+        pending: set[Future[None]] = {pool.submit(_run_cell, collect, cell, cache.root, device, dtype, batch) for cell in cells}
         failure: BaseException | None = None
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)

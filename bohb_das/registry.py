@@ -1,12 +1,13 @@
 """Registries of plugin kinds: the built-ins and a user's plugins come in through the same door.
 
 A registry maps names to what a kind needs (a problem's builder, an operation, a relaxation's
-class, ...). Built-in modules register with ``REGISTRY.register(name)``; so does a user's module,
-which bohb-das finds without being edited:
-the user's package declares it as an entry point in the group ``bohb_das.plugins`` (in
+class, ...). A module registers with ``REGISTRY.register(name)``, and bohb-das finds it without being
+edited: its package declares it as an entry point in the group ``bohb_das.plugins`` (in
 ``pyproject.toml``: ``[project.entry-points."bohb_das.plugins"] mine = "my_package.my_module"``), and
-the first lookup in any registry imports every such module once. Unknown names, names registered
-twice and plugins that fail to import are one-line ``ConfigError``s naming the culprit.
+the first lookup in any registry imports every such module once. The built-in modules are entry
+points of bohb-das's own (setup.cfg), so no package imports its built-ins to register them and the
+import graph has no circles (``tests/test_imports.py``). Unknown names, names registered twice and
+plugins that fail to import are one-line ``ConfigError``s naming the culprit.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ _lock = threading.Lock()
 
 
 def load_plugins() -> None:
-    """Imports every module of the ``bohb_das.plugins`` entry points (once per process)."""
+    """Imports every module of the ``bohb_das.plugins`` entry points (once per process): bohb-das's
+    own first, then the plugins', each by entry name, so that the registration order (listings,
+    help texts) does not depend on how the metadata happens to be read."""
     global _loaded
     with _lock:
         if _loaded:
             return
         _loaded = True
-        for entry in metadata.entry_points(group=PLUGIN_GROUP):
+        entries = metadata.entry_points(group=PLUGIN_GROUP)
+        for entry in sorted(entries, key=lambda e: (e.dist is None or e.dist.name != "bohb-das", e.name)):
             try:
                 entry.load()
             except Exception as exc:  # a plugin's own error, whatever it is, named in one line

@@ -12,7 +12,7 @@ defaults; the CLI offers each as a flag with its help.
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bohb_das.errors import require_integer, require_number
 from bohb_das.registry import Registry
@@ -40,6 +40,15 @@ class Settings:
 
 #: Settings types by owner name (``zarts``: the ZARTS updates, ``gumbel``: the Gumbel relaxation, ...).
 SETTINGS: Registry[type[Settings]] = Registry("settings")
+
+S = TypeVar("S", bound=Settings)
+
+
+class SettingsSource(Protocol):
+    """What a plugin reads its settings from: ``bohb_das.hparams.HParams``, named here so that a
+    plugin kind's module need not import the hyperparameters (which validate against its registry)."""
+
+    def of(self, kind: type[S]) -> S: ...
 
 
 def default_of(kind: type[Settings], name: str) -> Any:

@@ -124,7 +124,7 @@ def collect(
     if processes > 1:
         from bohb_das.parallel import fill_cache
 
-        fill_cache(grid.cell_grids(), cache, device, dtype, batch, progress, processes)
+        fill_cache(collect, grid.cell_grids(), cache, device, dtype, batch, progress, processes)
     records = []
     for name, hp, formation, ops, space, profile in grid.cells():
         def run(method: str, k: int | None = None) -> list[TrialRecord]:

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from bohb_das.hparams import HParams
-from bohb_das.operations import Context, MixedOp
+from bohb_das.operations import Context
+from bohb_das.operations.mixed import MixedOp
 from bohb_das.problems.base import Problem
 from bohb_das.optim import BlockOptimizer, adam, blocks_of, clip_per_trial, per_trial
 from bohb_das.profiles import Profile

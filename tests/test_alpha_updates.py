@@ -10,7 +10,7 @@ from bohb_das.hparams import HParams
 from bohb_das.operations import OP_SETS
 from bohb_das.search import ArchitectureStep
 from bohb_das.updates.second_order import unrolled_gradient
-from bohb_das.search_spaces import SequentialSpace
+from bohb_das.search_spaces.sequential import SequentialSpace
 from bohb_das.training import Failures, TrialData, build, trial_losses
 from bohb_das.updates.zero_order import candidate_losses, gld_move, mgs_gradient, random_search_gradient
 

@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from bohb_das.methods import METHODS, random_genotypes, retrain
-from bohb_das.operations import OP_SETS, Context, MixedOp
+from bohb_das.operations import OP_SETS, Context
+from bohb_das.operations.mixed import MixedOp
 from bohb_das.problems import get_problem
 from bohb_das.rng import TrialStreams
-from bohb_das.search_spaces import SequentialSpace
+from bohb_das.search_spaces.sequential import SequentialSpace
 from bohb_das.training import TrialData
 from bohb_das.trial import TrialSpec
 

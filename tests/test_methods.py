@@ -7,9 +7,11 @@ from bohb_das.errors import ConfigError
 from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.methods import METHODS, candidate_seed, matched_k, random_genotypes, retrain, transplant, uniform_genotype
-from bohb_das.operations import OP_SETS, MixedOp
+from bohb_das.operations import OP_SETS
+from bohb_das.operations.mixed import MixedOp
 from bohb_das.search import das_search
-from bohb_das.search_spaces import CellSpace, SequentialSpace
+from bohb_das.search_spaces.cell import CellSpace
+from bohb_das.search_spaces.sequential import SequentialSpace
 from bohb_das.training import Failures, TrialData, build, evaluate
 from bohb_das.trial import TrialSpec, run_trials
 

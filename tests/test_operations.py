@@ -6,7 +6,8 @@ from bohb_das.operations import mixed as mixed_module
 from bohb_das.kernels import load as load_kernel
 from bohb_das.errors import ConfigError
 from bohb_das.problems import get_problem
-from bohb_das.operations import OP_SETS, OPERATIONS, Context, MixedOp
+from bohb_das.operations import OP_SETS, OPERATIONS, Context
+from bohb_das.operations.mixed import MixedOp
 from bohb_das.rng import TrialStreams
 
 T, B, N, C = 3, 16, 50, 8

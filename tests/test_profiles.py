@@ -13,7 +13,7 @@ from bohb_das.problems.cosine1d import SIGNAL_LENGTH, gaussian_kernel
 from bohb_das.operations import OP_SETS, Context
 from bohb_das.profiles import DEFAULT_PROFILE, Profile, load_profile, profile_names, profile_of_record
 from bohb_das.rng import TrialStreams
-from bohb_das.search_spaces import SequentialSpace
+from bohb_das.search_spaces.sequential import SequentialSpace
 from bohb_das.training import TrialData, build, trial_losses
 from bohb_das.trial import TrialSpec
 

@@ -21,7 +21,7 @@ from bohb_das.problems import get_problem
 from bohb_das.profiles import LATER, TAU_PARAMS, Profile, load_profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search import ArchitectureStep, initial_alpha
-from bohb_das.search_spaces import SequentialSpace
+from bohb_das.search_spaces.sequential import SequentialSpace
 from bohb_das.training import Failures, TrialData, build, evaluate
 from bohb_das.trial import TrialSpec, run_trials
 

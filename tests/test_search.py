@@ -8,7 +8,7 @@ from bohb_das.operations import OP_SETS
 from bohb_das.rng import TrialStreams
 from bohb_das.profiles import LATER
 from bohb_das.search import ArchitectureStep, das_search
-from bohb_das.search_spaces import SequentialSpace
+from bohb_das.search_spaces.sequential import SequentialSpace
 from bohb_das.training import Failures, TrialData, build
 
 SEEDS = (3, 4)

@@ -6,7 +6,9 @@ import torch
 from bohb_das.errors import ConfigError
 from bohb_das.problems import get_problem
 from bohb_das.operations import OP_SETS
-from bohb_das.search_spaces import SPACES, CellSpace, Genotype, SequentialSpace
+from bohb_das.search_spaces import SPACES, Genotype
+from bohb_das.search_spaces.cell import CellSpace
+from bohb_das.search_spaces.sequential import SequentialSpace
 from bohb_das.training import TrialData, build
 
 

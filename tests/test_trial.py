@@ -9,7 +9,8 @@ from bohb_das.errors import ConfigError
 from bohb_das.problems import get_problem
 from bohb_das.hparams import TABLE7, HParams
 from bohb_das.operations import OP_SETS
-from bohb_das.search_spaces import Genotype, SequentialSpace
+from bohb_das.search_spaces import Genotype
+from bohb_das.search_spaces.sequential import SequentialSpace
 from bohb_das.training import Failures, TrialData, build, train
 from bohb_das.trial import TrialSpec, retrain, run_trials
 

@@ -6,7 +6,8 @@ parameters are (T, ...). An ``Operation`` has the form ``op(u) = direct(u) + coe
 one fused pass) and ``direct`` a parameter-free function of the estimate, the data-term gradient and
 a learnable step size. The built-ins (``basic``: learnable gradient step, net, roll, noise, zero, and
 the operation sets ``good`` and ``all``) register in ``OPERATIONS`` and ``OP_SETS`` as a user's plugin
-module registers its own.
+module registers its own, loaded through the same entry-point group (``bohb_das.registry``); the
+mixed operation, the engine, is ``mixed.MixedOp``.
 """
 
 from __future__ import annotations
@@ -79,9 +80,3 @@ class Context:
         """N(0, noise_op_std^2) of ``like``'s shape, a row per trial from its stream."""
         return self.profile.noise_op_std * self.streams.randn(*like.shape[1:], dtype=like.dtype)
 
-
-# The built-ins register on import, as a plugin's module does; the mixed operation is the engine.
-from bohb_das.operations import basic  # noqa: E402
-from bohb_das.operations.mixed import MixedOp  # noqa: E402
-
-__all__ = ["OPERATIONS", "OP_SETS", "Context", "MixedOp", "Operation", "basic", "per_trial"]

@@ -9,7 +9,6 @@ is one module that subclasses :class:`bohb_das.problems.base.Problem` and regist
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Callable
 
 from bohb_das.problems.base import Problem
@@ -23,6 +22,3 @@ def get_problem(name: str, profile: Profile | str | None = None) -> Problem:
     """The problem ``name`` under ``profile`` (default: the default profile)."""
     return PROBLEMS[name](load_profile(profile))
 
-
-for _builtin in ("cosine1d", "images2d"):  # the built-ins register on import, as a plugin's module does
-    import_module(f"bohb_das.problems.{_builtin}")

@@ -20,16 +20,13 @@ plugin module registers its own.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 
 from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
-
-if TYPE_CHECKING:
-    from bohb_das.hparams import HParams
+from bohb_das.settings import SettingsSource
 
 
 class Relaxation:
@@ -40,7 +37,7 @@ class Relaxation:
 
     on_simplex: ClassVar[bool] = True  # the weights of an edge sum to 1
 
-    def __init__(self, hp: "HParams") -> None:
+    def __init__(self, hp: SettingsSource) -> None:
         self.hp = hp
 
     def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
@@ -54,6 +51,3 @@ class Relaxation:
 #: Relaxations by name (``--relaxation``, the ``relaxation`` hyperparameter).
 RELAXATIONS: Registry[type[Relaxation]] = Registry("relaxation")
 RELAXATIONS.register("softmax")(Relaxation)
-
-for _builtin in ("sparse", "sigmoid", "gumbel"):  # register on import, as a plugin's module does
-    import_module(f"bohb_das.relaxations.{_builtin}")

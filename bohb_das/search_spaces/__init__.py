@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from bohb_das.errors import ConfigError
-from bohb_das.operations import Context, MixedOp, per_trial
+from bohb_das.operations import Context, per_trial
+from bohb_das.operations.mixed import MixedOp
 from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
 
@@ -128,9 +129,3 @@ class SearchSpace(nn.Module):
         choice = torch.tensor(rows, device=self.skip.device)
         return nn.functional.one_hot(choice, len(self.candidates)).to(self.skip.dtype)
 
-
-# The built-ins register on import, as a plugin's module does.
-from bohb_das.search_spaces.sequential import SequentialSpace  # noqa: E402
-from bohb_das.search_spaces.cell import CellSpace  # noqa: E402
-
-__all__ = ["SPACES", "CellSpace", "Genotype", "SearchSpace", "SequentialSpace"]
