@@ -3,6 +3,8 @@
 #   results/run.sh                      # everything: calibration, Tables 1-4, Figures 3-4, heatmap, comparison
 #   results/run.sh table1 table3 fig3   # only these
 #   results/run.sh images               # Table 1 on 2-D deblurring (not part of "everything")
+#   PROFILE=results/profiles/paper-ascale8.yaml TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3
+#                                       # round 2's chosen profile at the paper's 75 trials (not run yet)
 # Scale and profile from the environment (defaults: the documented scale of results/README.md):
 #   TRIALS=8 EPOCHS=50 WIDTH=32 K=5 PROFILE=paper     on a GPU: TRIALS=75
 #   PROCESSES=2: the missing trials of a table on 2 processes, a cell each (on 2 cores about twice as fast)
@@ -29,7 +31,8 @@ ROUND2_SCALE=(--trials 24 --epochs 50 --width 32 --k 5)
 READINGS_SEARCH=(paper-ascale640 paper-ascale64 paper-ascale32 paper-ascale16 paper-ascale8 paper-init1 paper-alpha-bn-running
   paper-oneshot-bn-batch)
 READINGS_HARMFUL=(paper-noise1 paper-noise-replace paper-roll5)
-READINGS_ALL=(paper-tau-identity paper-clip5)
+READINGS_ALL=(paper-tau-identity)  # paper-clip5 (results/profiles/) not screened yet
+READINGS_BOTH=(paper-ascale8-noise1)  # the promising ones together
 BOHB_SEQ=(bohb-one-shot-blur bohb-one-shot-ds bohb-blur)
 BEYOND=(das darts2 zarts_rs zarts_mgs zarts_gld das:sparsemax das:sparsestmax das:sigmoid das:gumbel)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
@@ -47,6 +50,10 @@ reading_trials() {  # NAME SCALE... -> the Table 1 cells a reading can enter, it
     $BD table "${grid[@]}" --ops good all --methods das --save-trials "$TMP/$name.jsonl"; return ;; esac
   case " ${READINGS_HARMFUL[*]} " in *" $name "*)  # a reading of the harmful operations: the all-ops cells
     $BD table "${grid[@]}" --ops all --methods das random random_search --save-trials "$TMP/$name.jsonl"; return ;; esac
+  case " ${READINGS_BOTH[*]} " in *" $name "*)  # of the search and the harmful operations: every searching or all-ops cell
+    $BD table "${grid[@]}" --ops good all --methods das --save-trials "$TMP/$name-das.jsonl"
+    $BD table "${grid[@]}" --ops all --methods random random_search --save-trials "$TMP/$name-random.jsonl"
+    cat "$TMP/$name-das.jsonl" "$TMP/$name-random.jsonl" > "$TMP/$name.jsonl"; return ;; esac
   table1_fidelity "$name" "$@" "${profile[@]}" > /dev/null
   cat "$TMP/$name-good.jsonl" "$TMP/$name-all.jsonl" > "$TMP/$name.jsonl"
 }
@@ -58,7 +65,7 @@ for target in "${targets[@]}"; do
     calibration)  # Table 1 per profile beside the paper's numbers: error and findings (results/calibration.md)
       table1_fidelity round2-paper "${ROUND2_SCALE[@]}" --profile paper > /dev/null
       cat "$TMP/round2-paper-good.jsonl" "$TMP/round2-paper-all.jsonl" > "$TMP/round2.jsonl"
-      for name in "${READINGS_SEARCH[@]}" "${READINGS_HARMFUL[@]}" "${READINGS_ALL[@]}"; do
+      for name in "${READINGS_SEARCH[@]}" "${READINGS_HARMFUL[@]}" "${READINGS_ALL[@]}" "${READINGS_BOTH[@]}"; do
         reading_trials "$name" "${ROUND2_SCALE[@]}"; cat "$TMP/$name.jsonl" >> "$TMP/round2.jsonl"
       done
       { cat results/calibration-rule.md  # the rule, written before the runs
@@ -79,6 +86,9 @@ for target in "${targets[@]}"; do
       $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good --methods das --output "$OUT/table3_good.md"
       $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops all --methods das --output "$OUT/table3_all.md"
       $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good all --methods das --layout stats --output "$OUT/table3_stats.md" ;;
+    cells)  # every Table 1 cell's trials beside the paper's max / mean / median (the failure tails at a glance)
+      table1_fidelity cells "${SCALE[@]}" --profile "$PROFILE" > "$OUT/table1_fidelity.md"
+      $BD plot cells --from "$TMP/cells-good.jsonl" "$TMP/cells-all.jsonl" --output "$OUT/table1_cells.png" ;;
     fig3)  # scatter of the Table 1 DAS trials (paper Figure 3)
       $BD plot scatter "${COMMON[@]}" --hparams H1 --ops good all --methods das --output "$OUT/fig3_scatter.png" ;;
     fig4)  # scatter of the Table 3 DAS trials with BOHB hyperparameters (paper Figure 4)

@@ -86,7 +86,7 @@ class Study:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (the manifest's JSON, the task published to workers)."""
-        return {**asdict(self), "target": self.target.value}
+        return {**asdict(self), "target": self.target.value, "profile": self.profile.to_dict()}
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "Study":
