@@ -152,6 +152,13 @@ class Verdict(NamedTuple):
         return "--" if math.isnan(self.value) else f"{self.value:.2f} {self.status}"
 
 
+#: The verdict where a column lacks a finding's cells.
+MISSING = Verdict(math.nan, False, "--")
+
+#: ``judge(a column's cells, seed)``: a finding's verdict under one column.
+Judge = Callable[[dict[Cell, CellTrials], int], Verdict]
+
+
 def _status(low: float, high: float, holds: Callable[[float], bool]) -> str:
     """Holds where the whole interval is on the holding side, contradicted where none of it is
     (judged on a fine grid of the interval, so a band such as |v| <= 1 is judged right too)."""
@@ -167,13 +174,18 @@ class Finding(NamedTuple):
 
     name: str
     published: float
-    judge: Callable[[dict[Cell, CellTrials], int], Verdict]
+    judge: Judge
 
 
-def _ordering(higher: Cell, lower: Cell) -> Callable[[dict[Cell, CellTrials], int], Verdict]:
+def _of_cell(cell: Cell, rule: Callable[[CellTrials, int], Verdict]) -> Judge:
+    """A finding on one cell: ``rule(its trials, seed)``, MISSING where the column lacks the cell."""
+    return lambda cells, seed: rule(cells[cell], seed) if cell in cells else MISSING
+
+
+def _ordering(higher: Cell, lower: Cell) -> Judge:
     def judge(cells: dict[Cell, CellTrials], seed: int) -> Verdict:
         if higher not in cells or lower not in cells:
-            return Verdict(math.nan, False, "--")
+            return MISSING
         a, b = cells[higher], cells[lower]
         gap = a.stat("median") - b.stat("median")
         return Verdict(gap, gap > 0, _status(*_bootstrap((a.finite, b.finite), _median_gap, seed), lambda v: v > 0))
@@ -181,46 +193,29 @@ def _ordering(higher: Cell, lower: Cell) -> Callable[[dict[Cell, CellTrials], in
     return judge
 
 
-def _failure_tail(cell: Cell) -> Callable[[dict[Cell, CellTrials], int], Verdict]:
+def _failure_tail(trials: CellTrials, seed: int) -> Verdict:
     """Mean at least TAIL_GAP_DB below the median, or at least TAIL_SHARE of the searches failed."""
-
-    def judge(cells: dict[Cell, CellTrials], seed: int) -> Verdict:
-        if cell not in cells:
-            return Verdict(math.nan, False, "--")
-        trials = cells[cell]
-        gap, share = trials.stat("mean") - trials.stat("median"), trials.failures() / len(trials.values)
-        low, high = _bootstrap((trials.finite,), _tail, seed)
-        share_low, share_high = failure_interval(trials.failures(), len(trials.values))
-        by_gap, by_share = _status(low, high, lambda v: v <= -TAIL_GAP_DB), _status(share_low, share_high, lambda v: v >= TAIL_SHARE)
-        status = ("holds" if "holds" in (by_gap, by_share) else
-                  "contradicted" if by_gap == by_share == "contradicted" else "undecided")
-        return Verdict(gap, gap <= -TAIL_GAP_DB or share >= TAIL_SHARE, status)
-
-    return judge
+    failed, n = trials.failures(), len(trials.values)
+    gap = trials.stat("mean") - trials.stat("median")
+    by_gap = _status(*_bootstrap((trials.finite,), _tail, seed), lambda v: v <= -TAIL_GAP_DB)
+    by_share = _status(*failure_interval(failed, n), lambda v: v >= TAIL_SHARE)
+    status = ("holds" if "holds" in (by_gap, by_share) else
+              "contradicted" if by_gap == by_share == "contradicted" else "undecided")
+    return Verdict(gap, gap <= -TAIL_GAP_DB or failed / n >= TAIL_SHARE, status)
 
 
-def _no_tail(cell: Cell) -> Callable[[dict[Cell, CellTrials], int], Verdict]:
-    def judge(cells: dict[Cell, CellTrials], seed: int) -> Verdict:
-        if cell not in cells:
-            return Verdict(math.nan, False, "--")
-        trials = cells[cell]
-        gap = trials.stat("mean") - trials.stat("median")
-        return Verdict(gap, abs(gap) <= NO_TAIL_DB, _status(*_bootstrap((trials.finite,), _tail, seed),
-                                                            lambda v: abs(v) <= NO_TAIL_DB))
-
-    return judge
+def _no_tail(trials: CellTrials, seed: int) -> Verdict:
+    """The mean within NO_TAIL_DB of the median."""
+    gap = trials.stat("mean") - trials.stat("median")
+    return Verdict(gap, abs(gap) <= NO_TAIL_DB, _status(*_bootstrap((trials.finite,), _tail, seed),
+                                                        lambda v: abs(v) <= NO_TAIL_DB))
 
 
-def _below_floor(cell: Cell) -> Callable[[dict[Cell, CellTrials], int], Verdict]:
-    def judge(cells: dict[Cell, CellTrials], seed: int) -> Verdict:
-        if cell not in cells:
-            return Verdict(math.nan, False, "--")
-        trials = cells[cell]
-        gap = trials.stat("median") - trials.floor
-        low, high = _bootstrap((trials.finite,), lambda a, axis=-1: np.median(a, axis=axis), seed)
-        return Verdict(gap, gap < 0, _status(low - trials.floor, high - trials.floor, lambda v: v < 0))
-
-    return judge
+def _below_floor(trials: CellTrials, seed: int) -> Verdict:
+    """The median below the back-projection floor."""
+    gap = trials.stat("median") - trials.floor
+    low, high = _bootstrap((trials.finite,), lambda a, axis=-1: np.median(a, axis=axis), seed)
+    return Verdict(gap, gap < 0, _status(low - trials.floor, high - trials.floor, lambda v: v < 0))
 
 
 def _table1_findings() -> list[Finding]:
@@ -229,14 +224,14 @@ def _table1_findings() -> list[Finding]:
     cell = lambda ops, method, formation: Cell("sequential", ops, method, "H1", formation)  # noqa: E731
     tail = cell("all", "das", "blur")
     out.append(Finding(f"blur: DAS all ops has a failure tail (mean - median <= -{TAIL_GAP_DB:g} dB or "
-                       f">= {TAIL_SHARE:.0%} below the floor)", PAPER[tail].mean - PAPER[tail].median, _failure_tail(tail)))
+                       f">= {TAIL_SHARE:.0%} below the floor)", PAPER[tail].mean - PAPER[tail].median, _of_cell(tail, _failure_tail)))
     for formation in ("blur", "downsampling"):
         good = cell("good", "das", formation)
         out.append(Finding(f"{formation}: DAS good ops has no tail (|mean - median| <= {NO_TAIL_DB:g} dB)",
-                           PAPER[good].mean - PAPER[good].median, _no_tail(good)))
+                           PAPER[good].mean - PAPER[good].median, _of_cell(good, _no_tail)))
     random_all = cell("all", "random", "blur")
     out.append(Finding("blur: random all ops below the back-projection floor (median - floor)", math.nan,
-                       _below_floor(random_all)))
+                       _of_cell(random_all, _below_floor)))
     return out
 
 
@@ -244,20 +239,26 @@ def _table1_findings() -> list[Finding]:
 TABLE1_FINDINGS = _table1_findings()
 
 
+def _cell_rows(ours: Columns) -> tuple[list[Cell], pd.MultiIndex]:
+    """The published cells some column has, in the paper's order, and their table index."""
+    cells = [c for c in PAPER if any(c in cells for cells in ours.values())]
+    index = pd.MultiIndex.from_tuples([(c.space, c.ops, c.method, c.hparams, c.formation) for c in cells],
+                                      names=["space", "ops", "method", "hparams", "formation"])
+    return cells, index
+
+
 def versus_table(ours: Columns, stat: str = "median") -> pd.DataFrame:
     """One row per cell the paper publishes (in its order): the published ``stat`` (max, mean or
     median), then each column's."""
-    cells = [c for c in PAPER if any(c in cells for cells in ours.values())]
+    cells, index = _cell_rows(ours)
     data = [[getattr(PAPER[c], stat)] + [ours[p][c].stat(stat) if c in ours[p] else math.nan for p in ours] for c in cells]
-    index = pd.MultiIndex.from_tuples([(c.space, c.ops, c.method, c.hparams, c.formation) for c in cells],
-                                      names=["space", "ops", "method", "hparams", "formation"])
     return pd.DataFrame(data, index=index, columns=[PUBLISHED, *ours])
 
 
 def failure_table(ours: Columns) -> pd.DataFrame:
     """Per cell and column: trials that failed or fell below the back-projection floor, of all, with
     the 95 % interval of the share."""
-    cells = [c for c in PAPER if any(c in cells for cells in ours.values())]
+    cells, index = _cell_rows(ours)
 
     def text(trials: CellTrials | None) -> str:
         if trials is None:
@@ -266,8 +267,6 @@ def failure_table(ours: Columns) -> pd.DataFrame:
         return f"{trials.failures()}/{len(trials.values)} ({100 * low:.0f}-{100 * high:.0f} %)"
 
     data = [[text(ours[p].get(c)) for p in ours] for c in cells]
-    index = pd.MultiIndex.from_tuples([(c.space, c.ops, c.method, c.hparams, c.formation) for c in cells],
-                                      names=["space", "ops", "method", "hparams", "formation"])
     return pd.DataFrame(data, index=index, columns=list(ours))
 
 
