@@ -52,17 +52,11 @@ inline void store(S* p, Vec<S> v) {
   __builtin_memcpy(p, &v, sizeof(v));
 }
 
-template <typename S>
-inline S lane_sum(Vec<S> v) {
-  S s = 0;
-  for (int64_t l = 0; l < kLanes<S>; ++l) s += v[l];
-  return s;
-}
-
 // GCC lowers a conditional on a vector wider than the target's registers lane by lane, with scalar
 // compares and blends (measured: the forward pass 3x and a whole trial 20x slower on an AVX2 machine
 // than the same code with register-wide conditionals). The two conditionals of the kernel are
-// therefore taken on register-wide pieces: the same lanes and operations, bit-identical results.
+// therefore taken on register-wide pieces: the same lanes and operations, bit-identical results
+// (the backward pass works on such pieces throughout).
 #if defined(__AVX512F__)
 constexpr int64_t kRegisterBytes = 64;
 #elif defined(__AVX__)
@@ -88,26 +82,31 @@ struct PieceOf<double> {
 template <typename S>
 using Piece = typename PieceOf<S>::type;
 
-// f(a, b) on each register-wide piece of a and b.
-template <typename S, typename F>
-inline Vec<S> piecewise(Vec<S> a, Vec<S> b, F f) {
-  Piece<S> pa[kPieces], pb[kPieces];
-  __builtin_memcpy(pa, &a, sizeof(a));
-  __builtin_memcpy(pb, &b, sizeof(b));
-  for (int i = 0; i < kPieces; ++i) pa[i] = f(pa[i], pb[i]);
-  __builtin_memcpy(&a, pa, sizeof(a));
-  return a;
+template <typename S>
+inline Piece<S> load_piece(const S* p) {
+  Piece<S> v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
 }
 
 template <typename S>
-inline Vec<S> relu(Vec<S> v) {  // like torch.relu, NaN propagates: a diverged trial must show
-  return piecewise<S>(v, v, [](Piece<S> x, Piece<S>) { return x < S(0) ? Piece<S>{} : x; });
+inline void store_piece(S* p, Piece<S> v) {
+  __builtin_memcpy(p, &v, sizeof(v));
 }
 
-// value where h > 0, else 0 (the ReLU's gradient mask)
+// like torch.relu, NaN propagates: a diverged trial must show
 template <typename S>
-inline Vec<S> where_positive(Vec<S> h, Vec<S> value) {
-  return piecewise<S>(h, value, [](Piece<S> x, Piece<S> y) { return x > S(0) ? y : Piece<S>{}; });
+inline Piece<S> relu(Piece<S> v) {
+  return v < S(0) ? Piece<S>{} : v;
+}
+
+template <typename S>
+inline Vec<S> relu(Vec<S> v) {  // piece by piece
+  Piece<S> pieces[kPieces];
+  __builtin_memcpy(pieces, &v, sizeof(v));
+  for (int i = 0; i < kPieces; ++i) pieces[i] = relu<S>(pieces[i]);
+  __builtin_memcpy(&v, pieces, sizeof(v));
+  return v;
 }
 
 // One job's signals, position-major: row p holds position p-1 of ``width`` batch rows (rows 0 and
@@ -197,58 +196,68 @@ void forward_impl(const at::Tensor& u, const at::Tensor& w1, const at::Tensor& s
 
 // The backward pass for channels c..c+G-1 over one job's positions: their weight gradients
 // accumulate in registers and are reduced once; the input gradient of positions n-1, n, n+1 is
-// carried in registers and position n-1's added to its row of ``back`` once complete.
+// carried in registers and position n-1's added to its row of ``back`` once complete. Every lane is
+// computed alone until the reduction, so the pass runs one register-wide piece of the lanes at a time
+// (fewer live registers where a vector spans several), and the reduction then sums the lanes in
+// their order, as one vector's: bit-identical results on every instruction set.
 template <typename S, int G>
 void channels_pass(int64_t c, int64_t C, const Columns<S>& x, const Columns<S>& g, Columns<S>& back,
                    const S* w1t, const S* st, const S* w2, S* aw1, S* as, S* aw2) {
-  constexpr int64_t L = kLanes<S>;
+  using P = Piece<S>;
+  constexpr int64_t L = kLanes<S>, R = kRegisterBytes / sizeof(S);
   const int64_t N = x.N;
   S w10[G], w11[G], w12[G], s[G], v0[G], v1[G], v2[G];
-  Vec<S> aw20[G], aw21[G], aw22[G], aw10[G], aw11[G], aw12[G], acc[G];
+  S sums[G][7][L];  // the accumulators' lanes, piece by piece
   for (int i = 0; i < G; ++i) {
     w10[i] = w1t[c + i], w11[i] = w1t[C + c + i], w12[i] = w1t[2 * C + c + i], s[i] = st[c + i];
     v0[i] = w2[c + i], v1[i] = w2[C + c + i], v2[i] = w2[2 * C + c + i];
-    aw20[i] = aw21[i] = aw22[i] = aw10[i] = aw11[i] = aw12[i] = acc[i] = Vec<S>{};
   }
-  for (int64_t lane = 0; lane < x.width; lane += L) {
-    Vec<S> before{}, here{};  // input gradient of positions n-1 and n, this group's share
-    for (int64_t n = 0; n < N; ++n) {
-      const Vec<S> a = load(x.row(n) + lane), b = load(x.row(n + 1) + lane), d = load(x.row(n + 2) + lane);
-      // z_k[n] feeds out[n - k + 1]: the gradient reaching it is g[n+1], g[n], g[n-1] for k = 0, 1, 2
-      const Vec<S> g0 = load(g.row(n + 2) + lane), g1 = load(g.row(n + 1) + lane), g2 = load(g.row(n) + lane);
-      Vec<S> after{};
+  for (int piece = 0; piece < kPieces; ++piece) {
+    P acc[G][7];  // aw2 (k = 0, 1, 2), aw1 (k = 0, 1, 2), shift
+    for (int i = 0; i < G; ++i)
+      for (int k = 0; k < 7; ++k) acc[i][k] = P{};
+    for (int64_t lane = piece * R; lane < x.width; lane += L) {
+      P before{}, here{};  // input gradient of positions n-1 and n, this group's share
+      for (int64_t n = 0; n < N; ++n) {
+        const P a = load_piece<S>(x.row(n) + lane), b = load_piece<S>(x.row(n + 1) + lane), d = load_piece<S>(x.row(n + 2) + lane);
+        // z_k[n] feeds out[n - k + 1]: the gradient reaching it is g[n+1], g[n], g[n-1] for k = 0, 1, 2
+        const P g0 = load_piece<S>(g.row(n + 2) + lane), g1 = load_piece<S>(g.row(n + 1) + lane), g2 = load_piece<S>(g.row(n) + lane);
+        P after{};
 #pragma GCC unroll 4
-      for (int i = 0; i < G; ++i) {
-        const Vec<S> h = relu<S>(a * w10[i] + b * w11[i] + d * w12[i] + s[i]);
-        aw20[i] += h * g0;
-        aw21[i] += h * g1;
-        aw22[i] += h * g2;
-        const Vec<S> gh = where_positive<S>(h, g0 * v0[i] + g1 * v1[i] + g2 * v2[i]);
-        aw10[i] += a * gh;
-        aw11[i] += b * gh;
-        aw12[i] += d * gh;
-        acc[i] += gh;
-        before += gh * w10[i];
-        here += gh * w11[i];
-        after += gh * w12[i];
+        for (int i = 0; i < G; ++i) {
+          const P h = relu<S>(a * w10[i] + b * w11[i] + d * w12[i] + s[i]);
+          acc[i][0] += h * g0;
+          acc[i][1] += h * g1;
+          acc[i][2] += h * g2;
+          const P gh = h > S(0) ? g0 * v0[i] + g1 * v1[i] + g2 * v2[i] : P{};
+          acc[i][3] += a * gh;
+          acc[i][4] += b * gh;
+          acc[i][5] += d * gh;
+          acc[i][6] += gh;
+          before += gh * w10[i];
+          here += gh * w11[i];
+          after += gh * w12[i];
+        }
+        if (n > 0) {  // position n-1 is complete for this group; row n holds it
+          S* r = back.row(n) + lane;
+          store_piece<S>(r, load_piece<S>(r) + before);
+        }
+        before = here, here = after;
       }
-      if (n > 0) {  // position n-1 is complete for this group; row n holds it
-        S* r = back.row(n) + lane;
-        store(r, load(r) + before);
-      }
-      before = here, here = after;
+      S* r = back.row(N) + lane;  // the last position; ``here`` would be position N, outside the signal
+      store_piece<S>(r, load_piece<S>(r) + before);
     }
-    S* r = back.row(N) + lane;  // the last position; ``here`` would be position N, outside the signal
-    store(r, load(r) + before);
+    for (int i = 0; i < G; ++i)
+      for (int k = 0; k < 7; ++k) __builtin_memcpy(&sums[i][k][piece * R], &acc[i][k], sizeof(P));
   }
   for (int i = 0; i < G; ++i) {
-    aw2[c + i] = lane_sum<S>(aw20[i]);
-    aw2[C + c + i] = lane_sum<S>(aw21[i]);
-    aw2[2 * C + c + i] = lane_sum<S>(aw22[i]);
-    aw1[c + i] = lane_sum<S>(aw10[i]);
-    aw1[C + c + i] = lane_sum<S>(aw11[i]);
-    aw1[2 * C + c + i] = lane_sum<S>(aw12[i]);
-    as[c + i] = lane_sum<S>(acc[i]);
+    S* targets[7] = {&aw2[c + i], &aw2[C + c + i], &aw2[2 * C + c + i], &aw1[c + i], &aw1[C + c + i],
+                     &aw1[2 * C + c + i], &as[c + i]};
+    for (int k = 0; k < 7; ++k) {
+      S total = 0;
+      for (int64_t l = 0; l < L; ++l) total += sums[i][k][l];
+      *targets[k] = total;
+    }
   }
 }
 
