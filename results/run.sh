@@ -3,9 +3,10 @@
 #   results/run.sh                      # everything: calibration, Tables 1-4, Figures 3-4, heatmap, comparison
 #   results/run.sh table1 table3 fig3   # only these
 #   results/run.sh images               # Table 1 on 2-D deblurring (not part of "everything")
-#   PROFILE=results/profiles/paper-ascale8.yaml TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3
-#                                       # round 2's chosen profile at the paper's 75 trials (not run yet)
-# Scale and profile from the environment (defaults: the documented scale of results/README.md):
+#   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3 fig4 transfer
+#                                       # the default profile (round 2's choice) at the paper's 75 trials
+#   PROFILE=paper-ascale8 TRIALS=24 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2 table4
+# Scale and profile from the environment (defaults: round 1's reproduction in results/, under paper):
 #   TRIALS=8 EPOCHS=50 WIDTH=32 K=5 PROFILE=paper     on a GPU: TRIALS=75
 #   PROCESSES=2: the missing trials of a table on 2 processes, a cell each (on 2 cores about twice as fast)
 # Trials are cached in $CACHE (default results/trials, one JSON-lines file per trial spec): a re-run
@@ -44,7 +45,8 @@ table1_fidelity() {  # SCALE... PROFILE... -> the fidelity layout of exactly Tab
 }
 reading_trials() {  # NAME SCALE... -> the Table 1 cells a reading can enter, its trials saved to $TMP/NAME.jsonl
   local name=$1; shift
-  local profile=(--profile "results/profiles/$name.yaml")
+  local profile=(--profile "$name")  # screened from results/profiles/, or shipped since (paper-ascale8)
+  [ -f "results/profiles/$name.yaml" ] && profile=(--profile "results/profiles/$name.yaml")
   local grid=(--hparams H1 "${profile[@]}" "$@" "${RUN[@]}" --output /dev/null)
   case " ${READINGS_SEARCH[*]} " in *" $name "*)  # a reading of the search: the DAS cells alone
     $BD table "${grid[@]}" --ops good all --methods das --save-trials "$TMP/$name.jsonl"; return ;; esac

@@ -46,7 +46,7 @@ def test_second_order_gradient_matches_exact_double_backward(monkeypatch):
     x_val, ctx_val = exact_step.data.batch()
     buffers = dict(model.named_buffers())
 
-    profile = exact_step.data.profile  # the weight step's loss reduction, then the objective's
+    profile = exact_step.data.profile  # the weight step's loss reduction, then the objective's and its scale
 
     def losses(values, x, ctx, reduction):
         parameters = {**values, **{n: b.clone() for n, b in buffers.items()}}
@@ -56,9 +56,9 @@ def test_second_order_gradient_matches_exact_double_backward(monkeypatch):
     grads = torch.autograd.grad(losses(leaves, x_train, ctx_train, profile.weight_loss).sum(), list(leaves.values()),
                                 create_graph=True)
     unrolled = {n: p - 0.05 * g for (n, p), g in zip(leaves.items(), grads)}
-    (exact,) = torch.autograd.grad(losses(unrolled, x_val, ctx_val, profile.alpha_loss).sum(), [alpha])
+    (exact,) = torch.autograd.grad(profile.alpha_loss_scale * losses(unrolled, x_val, ctx_val, profile.alpha_loss).sum(), [alpha])
     detached = {n: p.detach() for n, p in unrolled.items()}
-    (first,) = torch.autograd.grad(losses(detached, x_val, ctx_val, profile.alpha_loss).sum(), [alpha])
+    (first,) = torch.autograd.grad(profile.alpha_loss_scale * losses(detached, x_val, ctx_val, profile.alpha_loss).sum(), [alpha])
     assert float((exact - first).abs().max()) > 1e-2 * float(exact.abs().max())  # the second-order term matters
     # central differences err by O(eps^2): measured 5e-5 of the largest entry, far below the term itself
     assert torch.allclose(estimate, exact, rtol=1e-3, atol=2e-4 * float(exact.abs().max()))

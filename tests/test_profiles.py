@@ -179,8 +179,10 @@ def _max_alpha_under_h1(profile: str) -> float:
     return max(abs(a) for r in run_trials(spec, [0, 1]) for edge in r.alphas for a in edge)
 
 
-def test_alpha_moves_under_h1_with_the_default_profile_and_not_under_spec_v1():
+def test_alpha_moves_under_h1_with_paper_barely_with_the_default_and_not_under_spec_v1():
     """H1's plain gradient descent on alpha (lr 1e-3) against a mean-reduced loss leaves alpha at its
-    initial noise (std 1e-3): DAS would be random search. With the default profile it moves."""
-    assert _max_alpha_under_h1(DEFAULT_PROFILE) > 0.1
-    assert _max_alpha_under_h1("spec-v1") < 0.01
+    initial noise (std 1e-3): DAS would be random search. paper's summed objective (the mean x 6400)
+    moves it far; the default's (the mean x 8) a little beyond the noise in 4 epochs."""
+    assert _max_alpha_under_h1("paper") > 0.1
+    assert 0.003 < _max_alpha_under_h1(DEFAULT_PROFILE) < 0.01
+    assert _max_alpha_under_h1("spec-v1") < 0.003

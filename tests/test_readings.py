@@ -18,7 +18,7 @@ from bohb_das.operations import OP_SETS, OPERATIONS, Context
 from bohb_das.operations.mixed import conv_taps
 from bohb_das.optim import clip_per_trial
 from bohb_das.problems import get_problem
-from bohb_das.profiles import LATER, TAU_PARAMS, Profile, load_profile
+from bohb_das.profiles import DEFAULT_PROFILE, LATER, TAU_PARAMS, Profile, load_profile
 from bohb_das.rng import TrialStreams
 from bohb_das.search import ArchitectureStep, initial_alpha
 from bohb_das.search_spaces.sequential import SequentialSpace
@@ -45,9 +45,11 @@ def test_later_settings_at_their_defaults_stay_out_of_records_and_cache_keys():
     assert not set(LATER) & set(PAPER.to_dict())
     changed = replace(PAPER, roll_shift=3, name="mine")
     assert changed.to_dict()["roll_shift"] == 3 and Profile.from_mapping(changed.to_dict()) == changed
-    spec = TrialSpec(formation="blur", ops="all", method="das", epochs=50, width=32, hparams=load_preset("H1"))
+    spec = TrialSpec(formation="blur", ops="all", method="das", epochs=50, width=32, hparams=load_preset("H1"), profile="paper")
     assert spec_key(spec, torch.float32) == "4e140a2ec88d4d1053cb2e75"  # as computed before these settings existed
     assert spec_key(replace(spec, profile="spec-v1"), torch.float32) == "cd3805ab0e482ed61519bf12"
+    # the default keeps the key it was screened under, in results/trials/ (the name, not the file, enters it)
+    assert spec_key(replace(spec, profile=DEFAULT_PROFILE), torch.float32) == "f52ef97f1a51051636f6a93f"
 
 
 @pytest.mark.parametrize("values, message", [
@@ -215,7 +217,8 @@ def test_a_setting_leaves_the_trials_it_cannot_enter_as_they_were(name):
              if not PAPER.reaches(changed, METHODS[method].one_shot, any(OPERATIONS[o].harmful for o in OP_SETS[ops]))]
     assert len(cells) < 4  # every setting enters some cell
     for method, ops in cells:
-        spec = TrialSpec(formation="blur", ops=ops, method=method, epochs=1, width=4, hparams=HParams(alpha_warmup=False))
+        spec = TrialSpec(formation="blur", ops=ops, method=method, epochs=1, width=4, hparams=HParams(alpha_warmup=False),
+                         profile=PAPER)
         (before,) = run_trials(spec, [2])
         (after,) = run_trials(replace(spec, profile=changed), [2])
         assert (after.arch_psnr, after.genotype) == (before.arch_psnr, before.genotype)
