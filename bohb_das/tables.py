@@ -24,6 +24,7 @@ from tabulate import tabulate
 
 from bohb_das.cache import TrialCache
 from bohb_das.errors import ConfigError, is_integer, require_integer
+from bohb_das.experiment import Experiment
 from bohb_das.hparams import HParams
 from bohb_das.methods import matched_k
 from bohb_das.profiles import Profile, load_profile
@@ -41,7 +42,8 @@ class Grid:
     """The trials of a table: every combination of the axes, ``trials`` seeds from ``seed`` each.
     ``k``: random_search's architectures per trial, or ``"auto"``: matched to the measured time of
     DAS vs one random architecture in the same cell of the grid (paper 5.2). ``profiles``: the
-    experiment profiles (default: the default profile)."""
+    experiment profiles (default: the default profile). ``definition``: the run definition's fields
+    that are no axis here (the width, ...); its axis fields are ignored."""
 
     hparams: Sequence[tuple[str, HParams]]
     formations: Sequence[str]
@@ -50,7 +52,7 @@ class Grid:
     methods: Sequence[str]
     trials: int
     epochs: int
-    width: int
+    definition: Experiment = field(default_factory=Experiment)
     seed: int = 0
     k: int | str | None = None
     profiles: Sequence[Profile] = field(default_factory=lambda: [load_profile()])
@@ -82,8 +84,9 @@ class Grid:
         method, relaxation = split_variant(variant)
         if relaxation is not None:
             hparams = replace(hparams, relaxation=relaxation)
-        return TrialSpec(formation=formation, ops=ops, space=space, method=method, epochs=self.epochs,
-                         width=self.width, hparams=hparams, k=k if method == "random_search" else None, profile=profile)
+        return TrialSpec(**{**self.definition.definition(), "formation": formation, "ops": ops, "space": space,
+                            "method": method, "profile": profile},
+                         epochs=self.epochs, hparams=hparams, k=k if method == "random_search" else None)
 
     def cells(self) -> list[tuple[str, HParams, str, str, str, Profile]]:
         return [(name, hp, formation, ops, space, profile) for profile in self.profiles for name, hp in self.hparams

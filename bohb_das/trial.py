@@ -17,13 +17,12 @@ from typing import Any, Sequence
 import torch
 
 from bohb_das.errors import ConfigError, require_integer
+from bohb_das.experiment import Experiment
 from bohb_das.problems import get_problem
 from bohb_das.hparams import HParams
 from bohb_das.methods import DEFAULT_RANDOM_SEARCH_K, METHODS, retrain
-from bohb_das.operations import OP_SETS
 from bohb_das.optim import blocks_of, grouped_order, per_trial
-from bohb_das.profiles import Profile, load_profile, profile_of_record
-from bohb_das.search_spaces import SPACES
+from bohb_das.profiles import profile_of_record
 from bohb_das.training import Progress, TrialData
 
 __all__ = ["COMPUTATION_VERSION", "METHODS", "TrialResult", "TrialSpec", "resolve_device", "retrain", "run_trials"]
@@ -34,44 +33,25 @@ COMPUTATION_VERSION = 2
 
 
 @dataclass(frozen=True)
-class TrialSpec:
-    """Everything that defines a trial except its seed; invalid names or values raise ConfigError.
-
-    ``k``: random_search's number of random architectures per trial (default 5, the paper's);
-    None for every other method. ``profile``: the experiment profile (a ``Profile``, or a name or
-    YAML path to load; default: the default profile). ``retrain=False`` stops after the search (the
-    one-shot target alone): the architecture PSNR is absent (NaN).
+class TrialSpec(Experiment):
+    """Everything that defines a trial except its seed: the run definition, the epochs and the
+    hyperparameters. ``k``: random_search's number of random architectures per trial (default 5, the
+    paper's); None for every other method. Without retraining the architecture PSNR is absent (NaN).
     """
 
-    formation: str = "blur"
-    ops: str = "all"
-    space: str = "sequential"
-    method: str = "das"
     epochs: int = 50
-    width: int = 32
     hparams: HParams = field(default_factory=HParams)
     k: int | None = None
-    profile: Profile = field(default_factory=load_profile)
-    retrain: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "profile", load_profile(self.profile))
-        get_problem(self.formation, self.profile)
-        OP_SETS[self.ops]
-        SPACES[self.space]
-        METHODS[self.method]
-        for name in ("epochs", "width"):
-            require_integer(name, getattr(self, name))
+        super().__post_init__()
+        require_integer("epochs", self.epochs)
         if self.method == "random_search":
             if self.k is None:
                 object.__setattr__(self, "k", DEFAULT_RANDOM_SEARCH_K)
             require_integer("k", self.k)
         elif self.k is not None:
             raise ConfigError(f"k (random architectures per trial) applies to random_search only, not {self.method}")
-        if not isinstance(self.retrain, bool):
-            raise ConfigError(f"retrain must be true or false, got {self.retrain!r}")
-        if not self.retrain and not METHODS[self.method].one_shot:
-            raise ConfigError(f"without retraining {self.method} has no result (no supernet): --no-retrain needs a searching method")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrialSpec":

@@ -5,12 +5,13 @@ import pytest
 from bohb_das.cache import TrialCache
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import load_preset
+from bohb_das.experiment import Experiment
 from bohb_das.tables import Grid, collect
 
 
 def tiny_grid() -> Grid:
     return Grid(hparams=[("H1", load_preset("H1"))], formations=["blur", "downsampling"], ops=["good"],
-                spaces=["sequential"], methods=["das", "random_search"], trials=2, epochs=1, width=4, k=2)
+                spaces=["sequential"], methods=["das", "random_search"], trials=2, epochs=1, definition=Experiment(width=4), k=2)
 
 
 def test_cells_on_two_processes_give_the_trials_of_one(tmp_path):

@@ -9,6 +9,7 @@ import bohb_das.cache as cache_module
 from bohb_das.cache import TrialCache
 from bohb_das.cli import main
 from bohb_das.errors import ConfigError
+from bohb_das.experiment import Experiment
 from bohb_das.hparams import HParams
 from bohb_das.profiles import Profile
 from bohb_das.results import label
@@ -138,9 +139,9 @@ def test_torn_last_cache_line_is_ignored(tmp_path):
 
 def test_grid_refuses_bad_axes():
     with pytest.raises(ConfigError, match="unknown method"):
-        Grid([("H1", HParams())], ["blur"], ["all"], ["sequential"], ["bogus"], 1, 1, 4)
+        Grid([("H1", HParams())], ["blur"], ["all"], ["sequential"], ["bogus"], 1, 1, Experiment(width=4))
     with pytest.raises(ConfigError, match="unknown formation"):
-        Grid([("H1", HParams())], ["nope"], ["all"], ["sequential"], ["das"], 1, 1, 4)
+        Grid([("H1", HParams())], ["nope"], ["all"], ["sequential"], ["das"], 1, 1, Experiment(width=4))
 
 
 def test_table_cli_runs_then_reuses_the_cache(tmp_path, monkeypatch, capsys):
@@ -218,7 +219,7 @@ def test_comparison_layout_has_formation_and_ops_columns_with_the_correlation():
 
 def test_a_method_variant_replaces_the_relaxation_and_names_the_row():
     grid = Grid(hparams=[("H1", HParams())], formations=["blur"], ops=["all"], spaces=["sequential"],
-                methods=["das", "das:gumbel"], trials=1, **TINY)
+                methods=["das", "das:gumbel"], trials=1, epochs=1, definition=Experiment(width=4))
     spec = grid.spec("das:gumbel", HParams(), "blur", "all", "sequential", grid.profiles[0])
     assert spec.method == "das" and spec.hparams.relaxation == "gumbel"
     assert split_variant("zarts_rs") == ("zarts_rs", None)
@@ -226,4 +227,4 @@ def test_a_method_variant_replaces_the_relaxation_and_names_the_row():
     assert labelled.method == "das:gumbel" and labelled.hparams_name == "H1"  # H1 with another relaxation
     with pytest.raises(ConfigError, match="relaxation"):
         Grid(hparams=[("H1", HParams())], formations=["blur"], ops=["all"], spaces=["sequential"],
-             methods=["das:softer"], trials=1, **TINY)
+             methods=["das:softer"], trials=1, epochs=1, definition=Experiment(width=4))

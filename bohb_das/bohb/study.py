@@ -6,17 +6,19 @@ worker through the nameserver), so a resumed run or a late remote worker cannot 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from bohb_das.errors import ConfigError, require_integer
+from bohb_das.experiment import Experiment
 from bohb_das.hparams import HParams
-from bohb_das.profiles import Profile, load_profile, profile_of_record
+from bohb_das.profiles import profile_of_record
 from bohb_das.targets import Target
+from bohb_das.trial import TrialSpec
 
 
 @dataclass(frozen=True)
-class Study:
+class Study(Experiment):
     """``seed`` seeds BOHB's sampling; every evaluation trains ``repeats`` seeds ``seed, seed+1, ...``
     batched in one model (``--seeds-per-eval``), and its loss is the ``quantile`` of their losses (0.5:
     the median; higher is more pessimistic). ``relaxation`` is the relaxation of every evaluation
@@ -24,11 +26,6 @@ class Study:
     worker on another host needs no profile file. ``retrain=False`` (one-shot target only) skips the
     retraining of each evaluation."""
 
-    formation: str = "blur"
-    ops: str = "all"
-    space: str = "sequential"
-    method: str = "das"
-    width: int = 32
     target: Target = Target.ARCH
     iterations: int = 4
     min_budget: float = 50 / 9
@@ -39,18 +36,16 @@ class Study:
     hp_space: str = "das"
     quantile: float = 0.5
     relaxation: str = "softmax"
-    profile: Profile = field(default_factory=load_profile)
-    retrain: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "profile", load_profile(self.profile))
+        super().__post_init__()
         for name in ("min_budget", "max_budget", "eta", "quantile"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
             object.__setattr__(self, name, float(value))
         object.__setattr__(self, "target", Target.parse(self.target))
-        for name in ("iterations", "repeats", "width"):
+        for name in ("iterations", "repeats"):
             require_integer(name, getattr(self, name))
         require_integer("seed", self.seed, lowest=0)
         if not 0 < self.min_budget <= self.max_budget:
@@ -63,7 +58,7 @@ class Study:
             raise ConfigError(f"quantile must lie in [0, 1], got {self.quantile}")
         if not self.retrain and self.target is not Target.ONE_SHOT:
             raise ConfigError("--no-retrain leaves no architecture PSNR: it needs --target one-shot")
-        self.trial_spec(1, {})  # validates formation, ops, space, method, width and relaxation
+        self.hparams({})  # validates the relaxation
 
     @property
     def trial_seeds(self) -> list[int]:
@@ -74,15 +69,9 @@ class Study:
         the relaxation the study's."""
         return HParams.from_mapping(config, defaults=HParams(relaxation=self.relaxation))
 
-    def trial_spec(self, epochs: int, config: Mapping[str, Any]):
-        """The core's TrialSpec for one evaluation of ``config`` (imported lazily: this module stays light)."""
-        from bohb_das.trial import TrialSpec
-
-        return TrialSpec(
-            formation=self.formation, ops=self.ops, space=self.space, method=self.method,
-            epochs=epochs, width=self.width, hparams=self.hparams(config), profile=self.profile,
-            retrain=self.retrain,
-        )
+    def trial_spec(self, epochs: int, config: Mapping[str, Any]) -> TrialSpec:
+        """The core's TrialSpec for one evaluation of ``config``."""
+        return TrialSpec(**self.definition(), epochs=epochs, hparams=self.hparams(config))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (the manifest's JSON, the task published to workers)."""

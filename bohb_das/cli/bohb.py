@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -123,12 +124,7 @@ def _run(args: argparse.Namespace, launch: Callable[..., dict[str, Any]]) -> int
 
         for line in read_history(args.resume).damaged:  # kept as they are: a resume copies them to attempts/N
             print(f"bohb-das: warning: {line} (unreadable: its job runs again)", file=sys.stderr)
-    study = None if args.resume else Study(
-        formation=args.formation, ops=args.ops, space=args.space, method=args.method, width=args.width,
-        target=args.target, iterations=args.iterations, min_budget=args.min_budget, max_budget=args.max_budget,
-        eta=args.eta, seed=args.seed, repeats=args.repeats, hp_space=args.hp_space, quantile=args.quantile,
-        relaxation=args.relaxation, profile=args.profile, retrain=args.retrain,
-    )
+    study = None if args.resume else Study(**{f.name: getattr(args, f.name) for f in fields(Study)})
     report = launch(
         args.resume or args.run_dir, study, resume=bool(args.resume),
         device=str(resolve_device(args.device)), ping_interval=args.ping_interval,

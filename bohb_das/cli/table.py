@@ -108,6 +108,7 @@ def _grid_records(args: argparse.Namespace) -> list["TrialRecord"]:
 
     from bohb_das.cache import TrialCache
     from bohb_das.errors import ConfigError
+    from bohb_das.experiment import Experiment
     from bohb_das.profiles import load_profile
     from bohb_das.tables import Grid, collect
     from bohb_das.trial import resolve_device
@@ -116,7 +117,7 @@ def _grid_records(args: argparse.Namespace) -> list["TrialRecord"]:
         raise ConfigError(f"--k must be a positive integer or 'auto', got {args.k!r}")
     grid = Grid(
         hparams=[resolve_hparams(h) for h in args.hparams], formations=args.formations, ops=args.ops,
-        spaces=args.space, methods=args.methods, trials=args.trials, epochs=args.epochs, width=args.width,
+        spaces=args.space, methods=args.methods, trials=args.trials, epochs=args.epochs, definition=Experiment(width=args.width),
         seed=args.seed, k=args.k if args.k == "auto" else int(args.k),
         profiles=[load_profile(name) for name in args.profile or [None]],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,13 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bohb_das.errors import ConfigError
+    from bohb_das.experiment import Experiment
     from bohb_das.trial import METHODS, TrialSpec, resolve_device, run_trials
 
-    spec = TrialSpec(
-        formation=args.formation, ops=args.ops, space=args.space, method=args.method,
-        epochs=args.epochs, width=args.width, hparams=hparams_from_args(args), k=args.k, profile=args.profile,
-        retrain=args.retrain,
-    )
+    spec = TrialSpec(**{f.name: getattr(args, f.name) for f in fields(Experiment)},
+                     epochs=args.epochs, hparams=hparams_from_args(args), k=args.k)
     if args.trials < 1 or args.batch < 0:
         raise ConfigError("--trials must be >= 1 and --batch >= 0")
     device = str(resolve_device(args.device))
