@@ -24,31 +24,36 @@ namespace {
 constexpr int kChannelsPerGroup = 2;  // backward: 7 accumulators per channel must fit the registers
 constexpr int64_t kVectorBytes = 64;  // one AVX-512 register; the compiler splits it where narrower
 
-template <typename S>
+template <typename S, int64_t Bytes>
 struct VectorOf;  // GCC's vector types cannot be templated directly
-template <>
-struct VectorOf<float> {
-  typedef float type __attribute__((vector_size(kVectorBytes)));
+template <int64_t Bytes>
+struct VectorOf<float, Bytes> {
+  typedef float type __attribute__((vector_size(Bytes)));
 };
-template <>
-struct VectorOf<double> {
-  typedef double type __attribute__((vector_size(kVectorBytes)));
+template <int64_t Bytes>
+struct VectorOf<double, Bytes> {
+  typedef double type __attribute__((vector_size(Bytes)));
 };
 template <typename S>
-using Vec = typename VectorOf<S>::type;
+using Vec = typename VectorOf<S, kVectorBytes>::type;
 
 template <typename S>
 constexpr int64_t kLanes = kVectorBytes / sizeof(S);
 
-template <typename S>
-inline Vec<S> load(const S* p) {
-  Vec<S> v;
+template <typename V, typename S>
+inline V load_as(const S* p) {
+  V v;
   __builtin_memcpy(&v, p, sizeof(v));
   return v;
 }
 
 template <typename S>
-inline void store(S* p, Vec<S> v) {
+inline Vec<S> load(const S* p) {
+  return load_as<Vec<S>>(p);
+}
+
+template <typename S, typename V>
+inline void store(S* p, V v) {
   __builtin_memcpy(p, &v, sizeof(v));
 }
 
@@ -70,33 +75,11 @@ constexpr int kPieces = kVectorBytes / kRegisterBytes;
 constexpr int kForwardVectors = kPieces == 1 ? 2 : 1;
 
 template <typename S>
-struct PieceOf;
-template <>
-struct PieceOf<float> {
-  typedef float type __attribute__((vector_size(kRegisterBytes)));
-};
-template <>
-struct PieceOf<double> {
-  typedef double type __attribute__((vector_size(kRegisterBytes)));
-};
-template <typename S>
-using Piece = typename PieceOf<S>::type;
-
-template <typename S>
-inline Piece<S> load_piece(const S* p) {
-  Piece<S> v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-template <typename S>
-inline void store_piece(S* p, Piece<S> v) {
-  __builtin_memcpy(p, &v, sizeof(v));
-}
+using Piece = typename VectorOf<S, kRegisterBytes>::type;
 
 // like torch.relu, NaN propagates: a diverged trial must show
 template <typename S>
-inline Piece<S> relu(Piece<S> v) {
+inline Piece<S> relu_piece(Piece<S> v) {
   return v < S(0) ? Piece<S>{} : v;
 }
 
@@ -104,7 +87,7 @@ template <typename S>
 inline Vec<S> relu(Vec<S> v) {  // piece by piece
   Piece<S> pieces[kPieces];
   __builtin_memcpy(pieces, &v, sizeof(v));
-  for (int i = 0; i < kPieces; ++i) pieces[i] = relu<S>(pieces[i]);
+  for (int i = 0; i < kPieces; ++i) pieces[i] = relu_piece<S>(pieces[i]);
   __builtin_memcpy(&v, pieces, sizeof(v));
   return v;
 }
@@ -219,13 +202,13 @@ void channels_pass(int64_t c, int64_t C, const Columns<S>& x, const Columns<S>& 
     for (int64_t lane = piece * R; lane < x.width; lane += L) {
       P before{}, here{};  // input gradient of positions n-1 and n, this group's share
       for (int64_t n = 0; n < N; ++n) {
-        const P a = load_piece<S>(x.row(n) + lane), b = load_piece<S>(x.row(n + 1) + lane), d = load_piece<S>(x.row(n + 2) + lane);
+        const P a = load_as<P>(x.row(n) + lane), b = load_as<P>(x.row(n + 1) + lane), d = load_as<P>(x.row(n + 2) + lane);
         // z_k[n] feeds out[n - k + 1]: the gradient reaching it is g[n+1], g[n], g[n-1] for k = 0, 1, 2
-        const P g0 = load_piece<S>(g.row(n + 2) + lane), g1 = load_piece<S>(g.row(n + 1) + lane), g2 = load_piece<S>(g.row(n) + lane);
+        const P g0 = load_as<P>(g.row(n + 2) + lane), g1 = load_as<P>(g.row(n + 1) + lane), g2 = load_as<P>(g.row(n) + lane);
         P after{};
 #pragma GCC unroll 4
         for (int i = 0; i < G; ++i) {
-          const P h = relu<S>(a * w10[i] + b * w11[i] + d * w12[i] + s[i]);
+          const P h = relu_piece<S>(a * w10[i] + b * w11[i] + d * w12[i] + s[i]);
           acc[i][0] += h * g0;
           acc[i][1] += h * g1;
           acc[i][2] += h * g2;
@@ -240,12 +223,12 @@ void channels_pass(int64_t c, int64_t C, const Columns<S>& x, const Columns<S>& 
         }
         if (n > 0) {  // position n-1 is complete for this group; row n holds it
           S* r = back.row(n) + lane;
-          store_piece<S>(r, load_piece<S>(r) + before);
+          store(r, load_as<P>(r) + before);
         }
         before = here, here = after;
       }
       S* r = back.row(N) + lane;  // the last position; ``here`` would be position N, outside the signal
-      store_piece<S>(r, load_piece<S>(r) + before);
+      store(r, load_as<P>(r) + before);
     }
     for (int i = 0; i < G; ++i)
       for (int k = 0; k < 7; ++k) __builtin_memcpy(&sums[i][k][piece * R], &acc[i][k], sizeof(P));
