@@ -6,6 +6,7 @@
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3 fig4 transfer
 #                                       # the default profile (round 2's choice) at the paper's 75 trials
 #   PROFILE=paper-ascale8 TRIALS=24 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2 table4
+#   PROFILE=paper-ascale8 TRIALS=24 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table3_blur_all   # what ran on 2026-12-02
 # Scale and profile from the environment (defaults: round 1's reproduction in results/, under paper):
 #   TRIALS=8 EPOCHS=50 WIDTH=32 K=5 PROFILE=paper     on a GPU: TRIALS=75
 #   PROCESSES=2: the missing trials of a table on 2 processes, a cell each (on 2 cores about twice as fast)
@@ -88,6 +89,9 @@ for target in "${targets[@]}"; do
       $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good --methods das --output "$OUT/table3_good.md"
       $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops all --methods das --output "$OUT/table3_all.md"
       $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good all --methods das --layout stats --output "$OUT/table3_stats.md" ;;
+    table3_blur_all)  # Table 3's blur all-operations cells alone (the collapse the paper reports for BOHB-Blur)
+      $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --formations blur --ops all --methods das --layout stats --output "$OUT/table3_blur_all_stats.md"
+      $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --formations blur --ops all --methods das --output "$OUT/table3_blur_all.md" ;;
     cells)  # every Table 1 cell's trials beside the paper's max / mean / median (the failure tails at a glance)
       table1_fidelity cells "${SCALE[@]}" --profile "$PROFILE" > "$OUT/table1_fidelity.md"
       $BD plot cells --from "$TMP/cells-good.jsonl" "$TMP/cells-all.jsonl" --output "$OUT/table1_cells.png" ;;
