@@ -99,10 +99,12 @@ class Grid:
                         profiles=[profile])
                 for name, hp, formation, ops, space, profile in self.cells()]
 
-    def epochs_to_run(self) -> int:
-        """Progress units of the whole grid (an upper bound: cached trials take none)."""
+    def epochs_to_run(self, batch: int = 0) -> int:
+        """Progress units of the whole grid, its cells' trials run ``batch`` at a time (0: all at
+        once); an upper bound: cached trials take none."""
         methods = set(self.methods) | ({"das", "random"} if self.k == "auto" and "random_search" in self.methods else set())
-        return len(self.cells()) * self.epochs * sum(METHODS[split_variant(m)[0]].passes for m in methods)
+        batches = -(-self.trials // batch) if batch else 1
+        return len(self.cells()) * batches * self.epochs * sum(METHODS[split_variant(m)[0]].passes for m in methods)
 
 
 def split_variant(variant: str) -> tuple[str, str | None]:

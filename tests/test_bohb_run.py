@@ -560,12 +560,14 @@ def test_failed_trials_summarize_to_the_failed_loss():
                            alphas=[], seconds=1.0, device="cpu", backprojection_psnr=15.0, spec=TrialSpec())
 
     failed = job_result([trial(0, "failed", math.nan)], Target.ARCH)
-    assert failed["loss"] == compat.FAILED_LOSS and failed["info"]["status"] == "failed"
-    assert failed["info"]["arch_psnr"] is None and "diverged" in failed["info"]["reason"]
-    json.dumps(failed, allow_nan=False)
+    assert failed.loss == compat.FAILED_LOSS and failed.failed and failed.info.status == "failed"
+    assert failed.info.arch_psnr is None and "diverged" in failed.info.reason
+    wire = failed.to_result()
+    json.dumps(wire, allow_nan=False)
+    assert wire["info"]["trials"][0]["one_shot_psnr"] is None  # NaN is not JSON
     mixed = job_result([trial(0, "ok", 20.0), trial(1, "failed", math.nan), trial(2, "ok", 24.0)], Target.ONE_SHOT)
     # median of (-20, FAILED, -24) is -20, and the genotype is that seed's
-    assert mixed["loss"] == -20.0 and mixed["info"]["genotype"] == {"ops": [0]} and mixed["info"]["status"] == "partial"
+    assert mixed.loss == -20.0 and mixed.info.genotype == {"ops": [0]} and mixed.info.status == "partial"
 
 
 def test_one_target_vocabulary_reads_the_earlier_spellings():
@@ -578,8 +580,8 @@ def test_one_target_vocabulary_reads_the_earlier_spellings():
 def test_a_one_shot_study_without_retraining_records_no_architecture_psnr():
     study = Study(target="one-shot", retrain=False, width=4, repeats=2)
     (result,) = das_evaluate(study, [{}], 1.0, "cpu")
-    assert result["info"]["arch_psnr"] is None and result["info"]["one_shot_psnr"] > 0
-    assert result["loss"] == -result["info"]["one_shot_psnr"] and result["info"]["status"] == "ok"
+    assert result.info.arch_psnr is None and result.info.one_shot_psnr > 0
+    assert result.loss == -result.info.one_shot_psnr and result.info.status == "ok"
 
 
 def test_quantile_sets_how_pessimistic_the_seed_robust_loss_is():
@@ -588,10 +590,10 @@ def test_quantile_sets_how_pessimistic_the_seed_robust_loss_is():
     results = [TrialResult(seed=s, status="ok", reason=None, one_shot_psnr=p, arch_psnr=p, genotype={"ops": [s]},
                            alphas=[], seconds=1.0, device="cpu", backprojection_psnr=15.0, spec=TrialSpec())
                for s, p in enumerate([20.0, 26.0, 23.0])]
-    assert job_result(results, Target.ARCH)["loss"] == -23.0  # the median
+    assert job_result(results, Target.ARCH).loss == -23.0  # the median
     worst = job_result(results, Target.ARCH, quantile=1.0)
-    assert worst["loss"] == -20.0 and worst["info"]["genotype"] == {"ops": [0]}
-    assert [t["arch_psnr"] for t in worst["info"]["trials"]] == [20.0, 26.0, 23.0]  # every seed is kept
+    assert worst.loss == -20.0 and worst.info.genotype == {"ops": [0]}
+    assert [t.arch_psnr for t in worst.info.trials] == [20.0, 26.0, 23.0]  # every seed is kept
 
 
 def test_conditional_space_runs_under_bohb_with_model_based_picks(tmp_path):

@@ -1,5 +1,7 @@
 """A table's cells on several processes: the same trials as in one process, every batch cached."""
 
+from dataclasses import replace
+
 import pytest
 
 from bohb_das.cache import TrialCache
@@ -31,3 +33,10 @@ def test_cells_on_two_processes_give_the_trials_of_one(tmp_path):
 def test_processes_must_be_positive(tmp_path):
     with pytest.raises(ConfigError, match="processes must be a positive integer, got 0"):
         collect(tiny_grid(), TrialCache(tmp_path), processes=0)
+
+
+def test_the_progress_total_counts_every_batch_of_a_cell(tmp_path):
+    grid = replace(tiny_grid(), trials=3, methods=["das"])
+    epochs: list[str] = []
+    collect(grid, TrialCache(tmp_path), batch=2, progress=lambda phase, done, total: epochs.append(phase))
+    assert len(epochs) == grid.epochs_to_run(batch=2) == 2 * grid.epochs_to_run()  # 3 trials: batches of 2 and 1

@@ -15,7 +15,6 @@ frozen worker is declared dead after ``ping_interval + comm_timeout`` seconds.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import os
 import subprocess
@@ -28,16 +27,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from hpbandster.core.dispatcher import Job
 from hpbandster.core.nameserver import NameServer
-from hpbandster.optimizers.bohb import BOHB
 
 from bohb_das import kernels
 from bohb_das.bench import hyperband_rungs
 from bohb_das.bohb import compat
+from bohb_das.bohb.compat.optimizer import HookedBOHB
 from bohb_das.bohb.configspace import build_space, read_space_file
 from bohb_das.bohb.nameserver import publish_task
 from bohb_das.bohb.query import query
+from bohb_das.bohb.records import Evaluation
 from bohb_das.bohb.rundir import (
     CONFIGS, LOGS, MANIFEST, RESULTS, Logs, RunLogger, archive_logs, package_versions, read_history,
     read_manifest, remove_credentials, run_secret, write_credentials, write_json,
@@ -65,7 +64,7 @@ class RunProgress:
 ProgressCallback = Callable[[RunProgress], None]
 
 
-class DasBOHB(BOHB):
+class DasBOHB(HookedBOHB):
     """hpbandster's BOHB with plain-Python configs and budgets, log replay and re-queued lost jobs."""
 
     def __init__(self, *, history: Logs, max_requeues: int, progress: ProgressCallback | None,
@@ -83,31 +82,19 @@ class DasBOHB(BOHB):
         self.counts = {"done": 0, "replayed": 0, "requeued": 0}
         self.incumbent: dict[str, Any] | None = None
 
-    def get_next_iteration(self, iteration, iteration_kwargs={}):
-        it = super().get_next_iteration(iteration, iteration_kwargs)
-        it.config_sampler = functools.partial(self._sample, it)
-        return it
-
-    def _sample(self, it, budget: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    def sample(self, config_id: compat.ConfigId, budget: float) -> tuple[dict[str, Any], dict[str, Any]]:
         """The logged configuration for this id if there is one (replay), else a BOHB proposal."""
-        logged = self.history.configs.get((it.HPB_iter, it.stage, it.actual_num_configs[it.stage]))
+        logged = self.history.configs.get(config_id)
         if logged is not None:
             return copy.deepcopy(logged.config), dict(logged.info)
-        config, info = self.config_generator.get_config(budget)
-        return compat.plain(config), compat.plain(info)
+        return super().sample(config_id, budget)
 
-    def _submit_job(self, config_id, config, budget):
-        entry = self.replay.pop((tuple(config_id), float(budget)), None)
-        if entry is None:
-            return super()._submit_job(config_id, config, budget)
-        job = Job(config_id, config=config, budget=budget, working_directory=self.working_directory)
-        job.timestamps, job.result, job.exception = dict(entry.timestamps), entry.result, None
-        job.replayed = True
-        with self.thread_cond:
-            self.num_running_jobs += 1
-        self.job_callback(job)
+    def logged_result(self, config_id: compat.ConfigId, budget: float) -> tuple[dict[str, float], dict[str, Any]] | None:
+        entry = self.replay.pop((config_id, budget), None)
+        return None if entry is None else (entry.timestamps, entry.result)
 
-    def job_callback(self, job) -> None:
+    def before_result(self, job) -> bool:
+        """Re-queues a job lost with its worker (up to ``max_requeues`` times); types any other result."""
         key = (tuple(job.id), float(job.kwargs["budget"]))
         if job.exception == compat.LOST_WORKER_MESSAGE and self.requeues.get(key, 0) < self.max_requeues:
             self.requeues[key] = self.requeues.get(key, 0) + 1
@@ -116,16 +103,19 @@ class DasBOHB(BOHB):
                 self.counts["requeued"] += 1
             self.dispatcher.submit_job(job.id, **job.kwargs)
             self._report("requeued", job)
-            return
-        if isinstance(job.result, dict):
-            job.result = {"loss": compat.finite_loss(job.result.get("loss")), "info": compat.json_safe(job.result.get("info"))}
-        elif job.result is not None:
-            job.result, job.exception = None, f"worker returned {type(job.result).__name__}, not a dict"
-        super().job_callback(job)
+            return False
+        if job.result is not None:  # any worker's dict, in the one form results.json holds (``records``)
+            try:
+                job.result = Evaluation.from_result(job.result).to_result()
+            except TypeError as exc:
+                job.result, job.exception = None, str(exc)
+        return True
+
+    def after_result(self, job) -> None:
         with self.thread_cond:
             self.counts["done"] += 1
             self.counts["replayed"] += int(getattr(job, "replayed", False))
-            self._update_incumbent(job, key[1])
+            self._update_incumbent(job, float(job.kwargs["budget"]))
         self._report("result", job)
 
     def _update_incumbent(self, job, budget: float) -> None:

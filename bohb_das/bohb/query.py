@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from bohb_das.bohb.compat import FAILED_LOSS
+from bohb_das.bohb.records import EvaluationInfo
 from bohb_das.bohb.rundir import MANIFEST, ConfigId, Logs, read_logs, read_manifest
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
@@ -27,28 +28,28 @@ def incumbent_id(logs: Logs) -> ConfigId | None:
     if not budgets:
         return None
     largest = max(budgets)
-    candidates = [(e.result["loss"], cid) for (cid, b), e in logs.results.items() if b == largest and e.result is not None]
+    candidates = [(e.evaluation.loss, cid) for (cid, b), e in logs.results.items() if b == largest and e.finished]
     return min(candidates)[1] if candidates else None
 
 
 def _entry(logs: Logs, config_id: ConfigId) -> dict[str, Any]:
     logged = logs.configs.get(config_id)
     runs = sorted((b, e) for (cid, b), e in logs.results.items() if cid == config_id)
-    finished = [(b, e) for b, e in runs if e.finished]
+    finished = [(b, e.evaluation) for b, e in runs if e.finished]
     budget, best = finished[-1] if finished else (None, None)
-    info = (best.result.get("info") or {}) if best is not None else {}
+    info = best.info if best is not None else EvaluationInfo()
     return {
         "config_id": list(config_id),
         "config": logged.config if logged else None,
         "model_based_pick": bool(logged.info.get("model_based_pick")) if logged else None,
-        "losses": {str(b): (e.result["loss"] if e.finished else None) for b, e in runs},
+        "losses": {str(b): (e.evaluation.loss if e.finished else None) for b, e in runs},
         "budget": budget,
-        "loss": best.result["loss"] if best is not None else None,
-        "status": info.get("status"),
-        "one_shot_psnr": info.get("one_shot_psnr"),
-        "arch_psnr": info.get("arch_psnr"),
-        "genotype": info.get("genotype"),
-        "seeds": info.get("trials") or [],  # every seed of a seed-robust evaluation (--seeds-per-eval)
+        "loss": best.loss if best is not None else None,
+        "status": info.status,
+        "one_shot_psnr": info.one_shot_psnr,
+        "arch_psnr": info.arch_psnr,
+        "genotype": info.genotype,
+        "seeds": [t.to_dict() for t in info.trials],  # every seed of a seed-robust evaluation (--seeds-per-eval)
     }
 
 
@@ -82,7 +83,7 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
         "n_configs": len(logs.configs),
         "n_results": len(logs.results),
         "n_crashed": sum(not e.finished for e in logs.results.values()),
-        "n_failed": sum(e.finished and e.result["loss"] >= FAILED_LOSS for e in logs.results.values()),
+        "n_failed": sum(e.finished and e.evaluation.failed for e in logs.results.values()),
         "model_based_picks": sum(bool(c.info.get("model_based_pick")) for c in logs.configs.values()),
         "damaged": logs.damaged,
         "incumbent": incumbent,

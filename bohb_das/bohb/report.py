@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from bohb_das.bohb.compat import FAILED_LOSS  # noqa: E402
+from bohb_das.bohb.records import EvaluationInfo  # noqa: E402
 from bohb_das.bohb.query import query  # noqa: E402
 from bohb_das.bohb.rundir import LOGS, Logs, read_logs, read_manifest  # noqa: E402
 from bohb_das.pages import figure, page, table  # noqa: E402
@@ -36,15 +36,16 @@ def evaluations(logs: Logs) -> pd.DataFrame:
     rows = []
     for (config_id, budget), entry in logs.results.items():
         logged = logs.configs.get(config_id)
-        info = (entry.result or {}).get("info") or {}
+        evaluation = entry.evaluation
+        info = evaluation.info if evaluation is not None else EvaluationInfo()
         trace = (entry.exception or "").strip().splitlines()
         rows.append({
             "config_id": tuple(config_id), "budget": budget,
             "started": entry.timestamps.get("started"), "finished": entry.timestamps.get("finished"),
-            "loss": entry.result["loss"] if entry.finished else None,
-            "failed": not entry.finished or entry.result["loss"] >= FAILED_LOSS,
+            "loss": evaluation.loss if evaluation is not None else None,
+            "failed": evaluation is None or evaluation.failed,
             "exception": trace[-1] if trace else None,
-            "one_shot_psnr": info.get("one_shot_psnr"), "arch_psnr": info.get("arch_psnr"),
+            "one_shot_psnr": info.one_shot_psnr, "arch_psnr": info.arch_psnr,
             "model_based": bool(logged.info.get("model_based_pick")) if logged else False,
             **{f"hp:{name}": value for name, value in (logged.config if logged else {}).items()},
         })

@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable
 
 from hpbandster.core.result import json_result_logger
 
-from bohb_das.bohb.compat import json_safe, plain
+from bohb_das.bohb.compat import ConfigId, json_safe, plain
+from bohb_das.bohb.records import Evaluation
 from bohb_das.errors import ConfigError
 
 MANIFEST = "manifest.json"
@@ -38,8 +39,6 @@ CONFIGS = "configs.json"
 RESULTS = "results.json"
 LOGS = "logs"
 ATTEMPTS = "attempts"
-
-ConfigId = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,11 @@ class LoggedResult:
     @property
     def finished(self) -> bool:
         return isinstance(self.result, dict) and "loss" in self.result and self.exception is None
+
+    @property
+    def evaluation(self) -> Evaluation | None:
+        """The finished evaluation, typed; None for a crashed one."""
+        return Evaluation.from_result(self.result) if self.finished else None
 
 
 @dataclass

@@ -16,8 +16,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-#: ``evaluate_jobs(configs, budget) -> one {"loss", "info"} per config``
-EvaluateJobs = Callable[[list[dict[str, Any]], float], list[dict[str, Any]]]
+from bohb_das.bohb.records import Evaluation
+
+#: ``evaluate_jobs(configs, budget) -> one evaluation per config``
+EvaluateJobs = Callable[[list[dict[str, Any]], float], list[Evaluation]]
 
 #: How long the first job of a gathering waits at most for the others of its rung (seconds), and the
 #: pause after the latest job that closes the gathering sooner: the dispatcher (``compat``) starts a
@@ -31,7 +33,7 @@ class _Job:
     config: dict[str, Any]
     budget: float
     done: threading.Event = field(default_factory=threading.Event)
-    result: dict[str, Any] | None = None
+    result: Evaluation | None = None
     error: BaseException | None = None
 
 
@@ -47,7 +49,7 @@ class Gatherer:
         self._changed = threading.Condition()
         threading.Thread(target=self._serve, name="slot gatherer", daemon=True).start()
 
-    def __call__(self, config: dict[str, Any], budget: float) -> dict[str, Any]:
+    def __call__(self, config: dict[str, Any], budget: float) -> Evaluation:
         """The result of one job (blocks the calling slot until its batch is done)."""
         job = _Job(config, budget)
         with self._changed:

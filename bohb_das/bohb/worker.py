@@ -3,7 +3,8 @@
 with ``slots`` registers that many hpbandster workers and trains their jobs of one budget together
 (``bohb_das.bohb.slots``): configurations x seeds in one model.
 
-``compute`` never lets a non-finite loss or a numpy value reach hpbandster (see ``compat``). A worker
+``compute`` sends an ``Evaluation`` as hpbandster's result dict (``records``: no non-finite loss or numpy
+value reaches hpbandster). A worker
 finds its master through the run directory or a nameserver address (``nameserver.locate``), takes
 the study from there, and exits on its own when the master is gone (hpbandster's own idle timeout
 dies with the master's first failed callback, so orphaned workers would otherwise live forever).
@@ -23,10 +24,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import Pyro4
 import Pyro4.errors
-from hpbandster.core.worker import Worker
 
 from bohb_das.bohb import compat
 from bohb_das.bohb.nameserver import Location, find_tasks, locate
+from bohb_das.bohb.records import Evaluation, EvaluationInfo, SeedResult
 from bohb_das.bohb.rundir import LOGS, read_secret
 from bohb_das.bohb.slots import EvaluateJobs, Gatherer
 from bohb_das.bohb.study import Study
@@ -34,38 +35,37 @@ from bohb_das.errors import ConfigError
 from bohb_das.profiles import load_profile
 from bohb_das.targets import Target
 
-#: ``evaluate(study, config, budget, device) -> {"loss": float, "info": dict}``
+#: ``evaluate(study, config, budget, device) -> {"loss": float, "info": dict}`` (a custom objective of one
+#: configuration; its dict is read by ``Evaluation.from_result``)
 Evaluate = Callable[[Study, dict[str, Any], float, str], dict[str, Any]]
 
 EXIT_MASTER_GONE = 3
 
 
-def job_result(results: Sequence[Any], target: Target, quantile: float = 0.5) -> dict[str, Any]:
+def job_result(results: Sequence[Any], target: Target, quantile: float = 0.5) -> Evaluation:
     """Loss = ``quantile`` over seeds of -PSNR(target) (0.5: the median), a failed seed counting as
     ``FAILED_LOSS``; the info keeps every seed's PSNRs."""
     losses = [compat.finite_loss(-getattr(r, target.key)) if r.status == "ok" else compat.FAILED_LOSS for r in results]
     order = sorted(range(len(results)), key=losses.__getitem__)
     representative = results[order[int(quantile * (len(order) - 1))]]
     ok = [r for r in results if r.status == "ok"]
-    info = {
-        "target": target.value,
-        "quantile": quantile,
-        "status": "ok" if len(ok) == len(results) else ("failed" if not ok else "partial"),
-        "reason": next((r.reason for r in results if r.status != "ok"), None),
-        "one_shot_psnr": statistics.median(r.one_shot_psnr for r in ok) if ok else None,
-        "arch_psnr": statistics.median(r.arch_psnr for r in ok) if ok else None,
-        "backprojection_psnr": results[0].backprojection_psnr,
-        "genotype": representative.genotype,
-        "seconds": sum(r.seconds for r in results),
-        "device": results[0].device,
-        "trials": [
-            {k: getattr(r, k) for k in ("seed", "status", "reason", "one_shot_psnr", "arch_psnr")} for r in results
-        ],
-    }
-    return {"loss": float(np.quantile(losses, quantile)), "info": compat.json_safe(info)}
+    info = EvaluationInfo(
+        target=target.value,
+        quantile=quantile,
+        status="ok" if len(ok) == len(results) else ("failed" if not ok else "partial"),
+        reason=next((r.reason for r in results if r.status != "ok"), None),
+        one_shot_psnr=statistics.median(r.one_shot_psnr for r in ok) if ok else None,
+        arch_psnr=statistics.median(r.arch_psnr for r in ok) if ok else None,
+        backprojection_psnr=results[0].backprojection_psnr,
+        genotype=representative.genotype,
+        seconds=sum(r.seconds for r in results),
+        device=results[0].device,
+        trials=tuple(SeedResult(r.seed, r.status, r.reason, r.one_shot_psnr, r.arch_psnr) for r in results),
+    )
+    return Evaluation(float(np.quantile(losses, quantile)), info)
 
 
-def das_evaluate(study: Study, configs: list[dict[str, Any]], budget: float, device: str) -> list[dict[str, Any]]:
+def das_evaluate(study: Study, configs: list[dict[str, Any]], budget: float, device: str) -> list[Evaluation]:
     """The real objective for several configurations at once: ``study.repeats`` seeds of each, all
     trained in one model for ``round(budget)`` epochs (configurations that disagree on a setting a
     batch must share, such as a tuned relaxation, train in separate models); one result per config."""
@@ -101,10 +101,10 @@ def job_evaluator(study: Study, evaluate: Evaluate | None, device: str) -> Evalu
     """What a worker process calls with the gathered jobs of one budget."""
     if evaluate is None:
         return lambda configs, budget: das_evaluate(study, configs, budget, device)
-    return lambda configs, budget: [evaluate(study, config, budget, device) for config in configs]
+    return lambda configs, budget: [Evaluation.from_result(evaluate(study, config, budget, device)) for config in configs]
 
 
-class DasWorker(Worker):
+class DasWorker(compat.SignedWorker):
     """hpbandster Worker (one slot of a worker process) with plain-value results; ``stopping`` is
     shared by the slots of the process and set once the master shuts any of them down."""
 
@@ -115,33 +115,15 @@ class DasWorker(Worker):
         self.jobs, self.stopping = jobs, stopping
 
     def compute(self, config_id, config, budget, working_directory) -> dict[str, Any]:
-        result = self.jobs(compat.plain(config), float(budget))
-        loss = compat.finite_loss(result.get("loss"))
-        self.logger.info("WORKER: job %s budget %g -> loss %g", tuple(config_id), float(budget), loss)
-        return {"loss": loss, "info": compat.json_safe(result.get("info") or {})}
-
-    @Pyro4.expose
-    @Pyro4.oneway
-    def start_computation(self, callback, id, *args, **kwargs):
-        """hpbandster's, with this worker's name on the result (the dispatcher keeps a job's result
-        only from the worker the job is assigned to: ``compat``)."""
-        return super().start_computation(_Signed(callback, self.worker_id), id, *args, **kwargs)
+        evaluation = self.jobs(compat.plain(config), float(budget))
+        self.logger.info("WORKER: job %s budget %g -> loss %g", tuple(config_id), float(budget), evaluation.loss)
+        return evaluation.to_result()
 
     @Pyro4.expose
     @Pyro4.oneway
     def shutdown(self) -> None:
         self.stopping.set()
         super().shutdown()
-
-
-class _Signed:
-    """The dispatcher's callback proxy, adding the sender's name to every result it reports."""
-
-    def __init__(self, dispatcher, sender: str):
-        self.dispatcher, self.sender = dispatcher, sender
-
-    def register_result(self, id, result: dict[str, Any]) -> None:
-        self.dispatcher.register_result(id, {**result, compat.SENDER: self.sender})
 
 
 def watch_master(workers: list[DasWorker], location: Location, interval: float, grace: float, logger,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bohb_das.hparams import HParams, hyperparameter_names, setting_owners
+from bohb_das.profiles import DEFAULT_PROFILE
 from bohb_das.settings import default_of, number_type
 from bohb_das.targets import Target
 
@@ -15,7 +16,7 @@ TARGET_NAMES = tuple(t.value for t in Target)
 NAMES_EPILOG = "`bohb-das plugins` lists every name that --formation, --ops, --space, --method and --relaxation accept."
 
 PROFILE_HELP = ("experiment profile: the paper's open readings (blur units, noise, roll, loss reduction, PSNR peak, "
-                "residual form); a name in spaces/profiles (paper, spec-v1, ...) or a YAML file (default: paper)")
+                f"residual form); a name in spaces/profiles (paper, spec-v1, ...) or a YAML file (default: {DEFAULT_PROFILE})")
 
 
 def add_profile_argument(parser: argparse.ArgumentParser, help: str = PROFILE_HELP) -> None:

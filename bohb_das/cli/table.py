@@ -124,7 +124,7 @@ def _grid_records(args: argparse.Namespace) -> list["TrialRecord"]:
     if args.batch < 0:
         raise ConfigError("--batch must be >= 0")
     device = str(resolve_device(args.device))
-    bar = tqdm(total=grid.epochs_to_run(), unit="epoch", disable=args.quiet, file=sys.stderr, desc="trials")
+    bar = tqdm(total=grid.epochs_to_run(args.batch), unit="epoch", disable=args.quiet, file=sys.stderr, desc="trials")
     records = collect(grid, TrialCache(args.cache), device, batch=args.batch,
                       progress=lambda phase, done, total: bar.update(1), processes=args.processes)
     bar.close()

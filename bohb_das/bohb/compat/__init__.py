@@ -44,6 +44,17 @@ reach a log file. What is fixed here, and why:
 * ``hpbandster.core.worker.Worker`` without a logger calls ``logging.basicConfig(DEBUG)`` on the whole
   process: our worker always passes a logger (:func:`quiet_logger` by default).
 
+* three things bohb-das needs have no public hook in 0.7.4, so :class:`HookedBOHB` and
+  :class:`SignedWorker` override private methods, here only: an iteration's configurations come
+  from ``HookedBOHB.sample`` given the id the configuration will get (the replay of a resumed run
+  reuses its logged configurations; the id is read from the iteration's internals), a job with a
+  logged result is registered instead of submitted (``logged_result``; ``_submit_job`` is private),
+  and every returned job passes ``before_result`` / ``after_result`` around hpbandster's own
+  ``job_callback`` (re-queueing a job lost with its worker, typed results, progress). A worker's
+  ``start_computation`` wraps the dispatcher's callback so that each result carries ``SENDER``.
+  ``HookedBOHB`` lives in ``compat.optimizer``: importing hpbandster's optimizers takes seconds
+  (ConfigSpace, statsmodels) that a worker process does not need.
+
 Not fixed because not used: ``Result.get_incumbent_trajectory(all_budgets=False)`` (NameError) and
 ``previous_result`` warm starts (replaced by the replay in ``bohb_das.bohb.master``).
 """
@@ -62,6 +73,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
+import Pyro4
+from hpbandster.core.worker import Worker as HpbWorker
 
 from bohb_das.results import json_ready
 
@@ -359,3 +372,26 @@ def quiet_logger(name: str, path: str | os.PathLike[str] | None = None, level: i
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     return logger
+
+
+ConfigId = tuple[int, int, int]
+
+
+class SignedWorker(HpbWorker):
+    """hpbandster's Worker whose every result names it (``SENDER``): the dispatcher keeps a job's
+    result only from the worker the job is assigned to."""
+
+    @Pyro4.expose
+    @Pyro4.oneway
+    def start_computation(self, callback, id, *args, **kwargs):
+        return super().start_computation(_Signed(callback, self.worker_id), id, *args, **kwargs)
+
+
+class _Signed:
+    """The dispatcher's callback proxy, adding the sender's name to every result it reports."""
+
+    def __init__(self, dispatcher, sender: str):
+        self.dispatcher, self.sender = dispatcher, sender
+
+    def register_result(self, id, result: dict[str, Any]) -> None:
+        self.dispatcher.register_result(id, {**result, SENDER: self.sender})
