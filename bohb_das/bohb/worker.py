@@ -5,8 +5,9 @@ with ``slots`` registers that many hpbandster workers and trains their jobs of o
 
 ``compute`` sends an ``Evaluation`` as hpbandster's result dict (``records``: no non-finite loss or
 numpy value reaches hpbandster). A worker finds its master through the run directory or a nameserver
-address (``nameserver.locate``), takes the study from there, and exits on its own when the master is gone (hpbandster's own idle timeout
-dies with the master's first failed callback, so orphaned workers would otherwise live forever).
+address (``nameserver.locate``), takes the study from there, and exits on its own when the master is
+gone (hpbandster's own idle timeout dies with the master's first failed callback, so orphaned workers
+would otherwise live forever).
 """
 
 from __future__ import annotations
