@@ -22,6 +22,7 @@ import secrets
 import shutil
 import socket
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -61,9 +62,10 @@ class LoggedResult:
     def finished(self) -> bool:
         return isinstance(self.result, dict) and "loss" in self.result and self.exception is None
 
-    @property
+    @cached_property
     def evaluation(self) -> Evaluation | None:
-        """The finished evaluation, typed; None for a crashed one."""
+        """The finished evaluation, typed (read once: query asks for it several times); None for a
+        crashed one."""
         return Evaluation.from_result(self.result) if self.finished else None
 
 

@@ -43,7 +43,6 @@ reach a log file. What is fixed here, and why:
   use the key given to :func:`use_secret`; a message without the right key is refused by Pyro itself.
 * ``hpbandster.core.worker.Worker`` without a logger calls ``logging.basicConfig(DEBUG)`` on the whole
   process: our worker always passes a logger (:func:`quiet_logger` by default).
-
 * three things bohb-das needs have no public hook in 0.7.4, so :class:`HookedBOHB` and
   :class:`SignedWorker` override private methods, here only: an iteration's configurations come
   from ``HookedBOHB.sample`` given the id the configuration will get (the replay of a resumed run
