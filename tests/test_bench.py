@@ -10,6 +10,7 @@ from bohb_das.bench import PAPER_BOHB, hyperband_rungs, job_seconds, table1_hour
 from bohb_das.cli import main
 
 
+@pytest.mark.slow
 def test_bench_writes_every_figure_to_the_given_path(tmp_path, capsys):
     out = tmp_path / "b.md"
     assert main(["bench", "--trials", "1", "2", "--epochs", "1", "--width", "4", "--paper-batch", "2",

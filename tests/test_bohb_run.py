@@ -170,6 +170,7 @@ def test_end_to_end_with_two_real_das_workers(das_run):
     assert report["incumbent"]["genotype"] and report["incumbent"]["arch_psnr"] > 0
 
 
+@pytest.mark.slow
 def test_a_multi_slot_worker_trains_a_rung_together_with_the_single_slot_results(tmp_path):
     """One worker process with 3 slots against two single-slot workers, same study and seed: the same
     configurations get the same losses (float32 rounding of a larger batch aside), and the 3 jobs of
@@ -234,6 +235,7 @@ def log_time(line: str) -> float:
     return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
+@pytest.mark.slow
 def test_a_frozen_worker_costs_only_its_own_job(tmp_path, monkeypatch):
     """SIGSTOP on one of two workers: the healthy one goes on taking jobs while the frozen one is
     probed (up to the comm timeout); then the frozen one is declared dead and its job re-run."""
@@ -259,6 +261,7 @@ def test_a_frozen_worker_costs_only_its_own_job(tmp_path, monkeypatch):
     assert sum(frozen_at < t < dead_at for t in healthy_starts) >= 3  # ... and the run did not wait for it
 
 
+@pytest.mark.slow
 def test_a_revived_workers_late_result_is_superseded_by_the_requeued_copy(tmp_path, monkeypatch):
     """Frozen mid-job, declared dead, its job re-queued on the other worker, then revived: the late
     result is logged as superseded and the re-queued copy's is the one result recorded."""
@@ -291,6 +294,7 @@ run_master(sys.argv[1], Study(**kwargs.pop("study")), **kwargs)
 """
 
 
+@pytest.mark.slow
 def test_master_killed_then_resumed_loses_no_finished_result(tmp_path, monkeypatch):
     monkeypatch.setenv("BOHB_TEST_SLEEP", "0.25")
     run_dir = tmp_path / "run"
@@ -466,6 +470,7 @@ def two_hosts():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
 
 
+@pytest.mark.slow
 def test_a_worker_on_a_second_host_joins_with_the_secret_and_an_intruder_gets_nothing(two_hosts, tmp_path, monkeypatch):
     """Master and one local worker in one namespace, a worker in the other (reading the secret
     through the shared filesystem), and an intruder there with HOST:PORT alone."""

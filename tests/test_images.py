@@ -82,7 +82,7 @@ def small(name: str):
     return replace(get_problem(name), validation_size=64)
 
 
-@pytest.mark.parametrize("space", ["sequential", "cell"])
+@pytest.mark.parametrize("space", ["sequential", pytest.param("cell", marks=pytest.mark.slow)])
 def test_image_trials_do_not_depend_on_their_batch(space):
     spec = TrialSpec(formation="superres2d", space=space, ops="all", **TINY)
 

@@ -141,6 +141,7 @@ def bohb_das(args: list[str], env: dict[str, str], timeout: float = 240) -> subp
     return subprocess.run([str(script), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_a_plugin_problem_runs_in_a_trial_and_in_bohb(tmp_path):
     env = install(tmp_path, "inpaint_plugin", {"inpaint_plugin": PLUGIN})
     # profile paper: its summed objective moves alpha within 2 epochs; under the default's (the mean x 8)
@@ -162,6 +163,7 @@ def test_a_plugin_problem_runs_in_a_trial_and_in_bohb(tmp_path):
     assert len(infos) >= 4 and all(i["status"] == "ok" and math.isfinite(i["arch_psnr"]) for i in infos)
 
 
+@pytest.mark.slow
 def test_plugin_operation_relaxation_and_update_run_in_a_trial_and_in_bohb(tmp_path):
     env = install(tmp_path, "my_search", {"halve_op": OPERATION, "soft2_relaxation": RELAXATION, "sign_update": UPDATE})
     trial = bohb_das(["trial", "--ops", "good_halve", "--method", "das_sign", "--relaxation", "soft2",

@@ -179,6 +179,7 @@ def _max_alpha_under_h1(profile: str) -> float:
     return max(abs(a) for r in run_trials(spec, [0, 1]) for edge in r.alphas for a in edge)
 
 
+@pytest.mark.slow
 def test_alpha_moves_under_h1_with_paper_barely_with_the_default_and_not_under_spec_v1():
     """H1's plain gradient descent on alpha (lr 1e-3) against a mean-reduced loss leaves alpha at its
     initial noise (std 1e-3): DAS would be random search. paper's summed objective (the mean x 6400)
