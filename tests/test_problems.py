@@ -40,6 +40,18 @@ def test_downsampling_keeps_every_fourth_blurred_sample():
     assert torch.allclose(down, blurred[:, ::4])
 
 
+@pytest.mark.parametrize("name", ["denoise", "denoise2d"])
+def test_denoising_measures_the_signal_plus_the_profiles_noise(name):
+    problem = get_problem(name, Profile(noise_std=0.2, psnr_peak="one")).to("cpu", torch.float64)
+    x, y = problem.validation_set()
+    assert problem.measurement_shape == problem.signal_shape and torch.equal(problem.forward(x), x)
+    assert torch.equal(problem.adjoint(y), y) and torch.allclose(problem.data_gradient(x, y), x - y)
+    assert float((y - x).std()) == pytest.approx(0.2, rel=0.02)
+    # the back-projection is the noisy measurement itself: about 10 log10(1 / 0.2^2) = 13.98 dB (the mean
+    # of per-signal PSNRs lies a little above: Jensen, most for the 50-sample signals)
+    assert problem.backprojection_psnr() == pytest.approx(13.98, abs=0.15)
+
+
 def test_validation_set_is_fixed_and_shaped():
     formation = get_problem("downsampling")
     x1, y1 = formation.validation_set()
@@ -65,5 +77,5 @@ def test_backprojection_floor():
 
 
 def test_unknown_formation_is_refused():
-    with pytest.raises(ConfigError, match="unknown formation 'denoise'"):
-        get_problem("denoise")
+    with pytest.raises(ConfigError, match="unknown formation 'deconvolve'"):
+        get_problem("deconvolve")

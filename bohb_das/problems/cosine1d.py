@@ -1,5 +1,6 @@
 """The paper's 1-D problems: cosine signals, blurred (``blur``) or blurred and subsampled by 4
-(``downsampling``), plus noise.
+(``downsampling``), plus noise; and ``denoise``, the identity operator with the same noise (the task
+of CLEARER, the related work's multi-scale search, on the paper's signals).
 
 The operators are small (50 samples), so each is a dense matrix: ``A x``, ``A^T y`` and the normal
 operator ``A^T A`` are single matrix products, and the adjoint is exact by construction. The blur's
@@ -111,3 +112,8 @@ def blur(profile: Profile) -> DenseProblem1D:
 @PROBLEMS.register("downsampling")
 def downsampling(profile: Profile) -> DenseProblem1D:
     return DenseProblem1D("downsampling", blur_matrix(profile.blur_units)[::DOWNSAMPLING_FACTOR], profile)
+
+
+@PROBLEMS.register("denoise")
+def denoise(profile: Profile) -> DenseProblem1D:
+    return DenseProblem1D("denoise", torch.eye(SIGNAL_LENGTH, dtype=torch.float64), profile)

@@ -1,5 +1,6 @@
 """2-D image restoration on natural-image patches: ``deblur2d`` (Gaussian blur and noise),
-``superres2d`` and ``superres2d_x4`` (the blur, then every 2nd / 4th pixel of each axis, and noise).
+``superres2d`` and ``superres2d_x4`` (the blur, then every 2nd / 4th pixel of each axis, and noise),
+and ``denoise2d`` (noise alone: the identity operator, CLEARER's task).
 
 Ground truth: 32x32 grayscale patches in [0, 1] on a stride-16 grid over scikit-image's bundled
 sample photographs (shipped inside the package: nothing is downloaded). Training patches come from
@@ -116,20 +117,25 @@ def _draw(pool: torch.Tensor, size: int, rand: Draw) -> torch.Tensor:
     return pool[index.to(pool.device)]
 
 
-def _image_problem(name: str, factor: int, profile: Profile) -> ImageProblem:
-    return ImageProblem(name, profile, axis_matrix(factor), patches(TRAIN_IMAGES), patches(VALIDATION_IMAGES))
+def _image_problem(name: str, matrix: torch.Tensor, profile: Profile) -> ImageProblem:
+    return ImageProblem(name, profile, matrix, patches(TRAIN_IMAGES), patches(VALIDATION_IMAGES))
 
 
 @PROBLEMS.register("deblur2d")
 def deblur2d(profile: Profile) -> ImageProblem:
-    return _image_problem("deblur2d", 1, profile)
+    return _image_problem("deblur2d", axis_matrix(1), profile)
 
 
 @PROBLEMS.register("superres2d")
 def superres2d(profile: Profile) -> ImageProblem:
-    return _image_problem("superres2d", 2, profile)
+    return _image_problem("superres2d", axis_matrix(2), profile)
 
 
 @PROBLEMS.register("superres2d_x4")
 def superres2d_x4(profile: Profile) -> ImageProblem:
-    return _image_problem("superres2d_x4", 4, profile)
+    return _image_problem("superres2d_x4", axis_matrix(4), profile)
+
+
+@PROBLEMS.register("denoise2d")
+def denoise2d(profile: Profile) -> ImageProblem:
+    return _image_problem("denoise2d", torch.eye(PATCH, dtype=torch.float64), profile)
