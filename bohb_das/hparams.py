@@ -19,7 +19,7 @@ from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve, user_di
 from bohb_das.errors import ConfigError, require_number
 from bohb_das.registry import load_plugins
 from bohb_das.relaxations import RELAXATIONS
-from bohb_das.settings import SETTINGS, S, Settings, default_of, number_type
+from bohb_das.settings import SETTINGS, S, Settings, default_of, value_type
 
 SCHEDULERS = ("none", "linear")
 OPTIMIZERS = ("adam", "gd")
@@ -91,7 +91,7 @@ class HParams:
             raise ConfigError(f"unknown hyperparameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
         base = defaults or cls()
         owners = setting_owners()
-        floats = FLOAT_FIELDS | {k for k, (_, kind) in owners.items() if number_type(kind, k) is float}
+        floats = FLOAT_FIELDS | {k for k, (_, kind) in owners.items() if value_type(kind, k) is float}
         given = {k: _normalize(k, v, floats) for k, v in values.items()}
         settings = {**dict(base.settings), **{k: v for k, v in given.items() if k not in CORE}}
         return replace(base, **{k: v for k, v in given.items() if k in CORE}, settings=tuple(settings.items()))

@@ -1,8 +1,8 @@
 """The tunable settings a plugin owns (a relaxation, an architecture update), beyond Table 7.
 
 A plugin declares its settings as a frozen dataclass subclass of ``Settings``, each field a number
-(int or float) made with ``setting``: the default, the help line and the range live there and
-nowhere else. It registers the type in ``SETTINGS`` under the name of what owns it (``gumbel``,
+(int or float) made with ``setting`` or one of a few names made with ``choice``: the default, the help
+line and the range (or the names) live there and nowhere else. It registers the type in ``SETTINGS`` under the name of what owns it (``gumbel``,
 ``zarts``, ...). From the registry (``bohb_das.hparams.setting_owners``) ``HParams`` accepts the
 settings in presets, BOHB configurations and trial records by their flat field names (unique across
 plugins: prefix them), validates them, and leaves them out of a record where they keep their
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
-from bohb_das.errors import require_integer, require_number
+from bohb_das.errors import ConfigError, require_integer, require_number
 from bohb_das.registry import Registry
 
 
@@ -22,6 +22,13 @@ def setting(default: float | int, help: str, *, lowest: float | None = None, pos
     """A field of a ``Settings`` type: ``default``, a ``help`` line, and its range (``positive``: > 0;
     ``lowest``: >= that, for ints the smallest allowed integer)."""
     return field(default=default, metadata={"help": help, "lowest": lowest, "positive": positive})
+
+
+def choice(default: str, help: str, choices: tuple[str, ...]) -> Any:
+    """A field of a ``Settings`` type that is one of the names ``choices`` (``default`` among them)."""
+    if default not in choices:
+        raise ConfigError(f"a choice's default {default!r} must be one of {', '.join(choices)}")
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -56,15 +63,32 @@ def default_of(kind: type[Settings], name: str) -> Any:
     return None if default is MISSING else default
 
 
-def number_type(kind: type[Settings], name: str) -> type[int] | type[float]:
-    """``int`` for a field annotated ``int``, else ``float`` (settings are numbers)."""
+def choices_of(kind: type[Settings], name: str) -> tuple[str, ...] | None:
+    """The names a ``choice`` field may take; None for a number."""
+    return kind.__dataclass_fields__[name].metadata.get("choices")
+
+
+def value_type(kind: type[Settings], name: str) -> type[str] | type[int] | type[float]:
+    """``str`` for a ``choice``, ``int`` for a field annotated ``int``, else ``float``."""
+    if choices_of(kind, name) is not None:
+        return str
     return int if kind.__dataclass_fields__[name].type in ("int", int) else float
+
+
+def format_default(kind: type[Settings], name: str) -> str:
+    """The default as a help text writes it."""
+    default = default_of(kind, name)
+    return default if isinstance(default, str) else f"{default:g}"
 
 
 def _check_value(kind: type[Settings], name: str, value: Any) -> None:
     metadata = kind.__dataclass_fields__[name].metadata
     lowest = metadata.get("lowest")
-    if number_type(kind, name) is int:
+    choices = choices_of(kind, name)
+    if choices is not None:
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    elif value_type(kind, name) is int:
         require_integer(name, value, lowest=1 if lowest is None else int(lowest))
     else:
         require_number(name, value, positive=metadata.get("positive", False), lowest=lowest)

@@ -604,16 +604,17 @@ def test_quantile_sets_how_pessimistic_the_seed_robust_loss_is():
 def test_conditional_space_runs_under_bohb_with_model_based_picks(tmp_path):
     """The `beyond` space (relaxation settings conditional on the relaxation, ZARTS settings on the
     method): every logged config holds exactly its active hyperparameters, and BOHB's KDE, which
-    imputes the inactive ones, gets to make picks. With 13 dimensions hpbandster's KDE needs 28 results
-    on one budget, so the first bracket puts 27 on budget 1, and the fifth iteration samples from the model."""
+    imputes the inactive ones, gets to make picks. With 14 dimensions hpbandster's KDE needs 30 results
+    on one budget: the first bracket puts 27 on budget 1, and the fifth iteration's later configurations
+    (sampled as workers ask for them) come from the model."""
     run_dir = tmp_path / "run"
     study = Study(iterations=5, min_budget=1, max_budget=27, width=8, seed=2, hp_space="beyond", method="das")
     finish(in_thread(lambda: run_master(run_dir, study, local_workers=2, worker_options=CHEAP, **FAST), 150))
     logged = strict_json_lines(run_dir / "configs.json")
-    active = {"gumbel": {"gumbel_tau_max", "gumbel_tau_min"}, "sparsestmax": {"sparsestmax_ramp"},
+    active = {"gumbel": {"gumbel_tau_max", "gumbel_tau_min"}, "sparsestmax": {"sparsestmax_ramp", "sparsestmax_radius"},
               "sigmoid": {"zero_one_weight"}, "softmax": set(), "sparsemax": set()}
     for _, config, _ in logged:
-        conditional = set(config) & {"gumbel_tau_max", "gumbel_tau_min", "sparsestmax_ramp", "zero_one_weight"}
+        conditional = set(config) & set().union(*active.values())
         assert conditional == active[config["relaxation"]]
         assert not {"zo_samples", "zo_radius", "zo_inner_steps"} & set(config)  # not a zarts_* run
         HParams.from_mapping(config)  # every config is a valid trial

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams
 from bohb_das.relaxations import RELAXATIONS
 from bohb_das.relaxations.sparse import max_radius, sparsemax, sparsestmax
@@ -69,6 +70,28 @@ def test_sparsestmax_radius_follows_its_ramp():
     relax = relaxation("sparsestmax", sparsestmax_ramp=0.5)
     assert torch.allclose(relax(z, 0.0), sparsemax(z))
     assert torch.equal(relax(z, 0.5).max(-1).values, torch.ones(8, 3, dtype=torch.float64))
+
+
+def test_sparsestmax_absolute_radius_is_the_progress_itself():
+    """Trilevel NAS's reading: r = progress (over the ramp), whatever the number of candidates, so an
+    edge of 2 candidates (vertex at 0.707) is one-hot from 71 % of the search on, one of 5 (0.894) later."""
+    z = 0.3 * logits(k=5)
+    relative, absolute = relaxation("sparsestmax"), relaxation("sparsestmax", sparsestmax_radius="absolute")
+    for progress in (0.0, 0.3, 0.6, 0.85, 1.0):
+        assert torch.allclose(absolute(z, progress), sparsestmax(z, progress))
+        assert torch.allclose(relative(z, progress), sparsestmax(z, progress * max_radius(5)))
+    pair = 0.3 * logits(k=2)
+    assert not torch.equal(absolute(pair, 0.7).max(-1).values, torch.ones(8, 3, dtype=torch.float64))
+    assert torch.equal(absolute(pair, 0.72).max(-1).values, torch.ones(8, 3, dtype=torch.float64))
+    halved = relaxation("sparsestmax", sparsestmax_radius="absolute", sparsestmax_ramp=0.5)
+    assert torch.allclose(halved(z, 0.25), sparsestmax(z, 0.5))
+
+
+def test_a_choice_setting_takes_its_names_only_and_is_recorded_only_off_its_default():
+    assert HParams.from_mapping({"sparsestmax_radius": "relative"}).to_dict() == HParams().to_dict()
+    assert HParams.from_mapping({"sparsestmax_radius": "absolute"}).to_dict()["sparsestmax_radius"] == "absolute"
+    with pytest.raises(ConfigError, match="sparsestmax_radius must be one of relative, absolute, got 'sideways'"):
+        HParams.from_mapping({"sparsestmax_radius": "sideways"})
 
 
 def test_gumbel_is_one_hot_forward_with_a_soft_gradient_and_anneals():

@@ -6,7 +6,7 @@ import argparse
 
 from bohb_das.hparams import HParams, hyperparameter_names, setting_owners
 from bohb_das.profiles import DEFAULT_PROFILE
-from bohb_das.settings import default_of, number_type
+from bohb_das.settings import choices_of, format_default, value_type
 from bohb_das.targets import Target
 
 TARGET_NAMES = tuple(t.value for t in Target)
@@ -59,9 +59,9 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
                                        "updates (each read by its owner; plugins add theirs)")
     beyond.add_argument("--relaxation", help="softmax (default), sparsemax, sparsestmax, sigmoid, gumbel or a plugin's")
     for name, (owner, kind) in setting_owners().items():
-        beyond.add_argument(f"--{name.replace('_', '-')}", type=number_type(kind, name),
+        beyond.add_argument(f"--{name.replace('_', '-')}", type=value_type(kind, name), choices=choices_of(kind, name),
                             help=f"{owner}: {kind.__dataclass_fields__[name].metadata['help']} "
-                            f"(default: {default_of(kind, name):g})")
+                            f"(default: {format_default(kind, name)})")
 
 
 def hparams_from_args(args: argparse.Namespace) -> HParams:

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from bohb_das.relaxations import RELAXATIONS
     from bohb_das.updates import UPDATES
     from bohb_das.search_spaces import SPACES
-    from bohb_das.settings import SETTINGS, default_of
+    from bohb_das.settings import SETTINGS, format_default
 
     for flag, registry in (("--formation", PROBLEMS), ("", OPERATIONS), ("--ops", OP_SETS), ("--space", SPACES),
                            ("", UPDATES), ("--method", METHODS), ("--relaxation", RELAXATIONS)):
@@ -34,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
     print("settings (--NAME, presets, BOHB spaces):")
     modules = SETTINGS.modules()
     for name, (owner, kind) in setting_owners().items():
-        print(f"  {name:<16} {modules[owner]} ({owner}; default {default_of(kind, name):g})")
+        print(f"  {name:<16} {modules[owner]} ({owner}; default {format_default(kind, name)})")
     return 0

@@ -10,13 +10,16 @@ import torch
 from bohb_das.errors import ConfigError
 from bohb_das.relaxations import RELAXATIONS, Relaxation
 from bohb_das.rng import TrialStreams
-from bohb_das.settings import SETTINGS, Settings, setting
+from bohb_das.settings import SETTINGS, Settings, choice, setting
 
 
 @SETTINGS.register("sparsestmax")
 @dataclass(frozen=True)
 class SparsestmaxSettings(Settings):
-    sparsestmax_ramp: float = setting(1.0, "fraction of the search until the radius is one-hot", positive=True)
+    sparsestmax_ramp: float = setting(1.0, "fraction of the search over which the radius grows", positive=True)
+    sparsestmax_radius: str = choice("relative", "relative: the radius grows to a vertex's distance (one-hot) over the "
+                                     "ramp; absolute: it grows to 1 (trilevel NAS's code, r = step / total), "
+                                     "one-hot once it passes a vertex's distance", ("relative", "absolute"))
 
     def check(self) -> None:
         if self.sparsestmax_ramp > 1:
@@ -74,8 +77,12 @@ class Sparsemax(Relaxation):
 
 @RELAXATIONS.register("sparsestmax")
 class Sparsestmax(Relaxation):
-    """The radius grows linearly to one-hot over the first ``sparsestmax_ramp`` of the search."""
+    """The radius grows linearly over the first ``sparsestmax_ramp`` of the search: to one-hot
+    (``relative``, the default), or to 1 whatever the number of candidates (``absolute``), so that
+    an edge of few candidates turns one-hot earlier in the search than one of many."""
 
     def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
-        fraction = min(1.0, progress / self.hp.of(SparsestmaxSettings).sparsestmax_ramp)
-        return sparsestmax(alpha, fraction * max_radius(alpha.shape[-1]))
+        settings = self.hp.of(SparsestmaxSettings)
+        fraction = min(1.0, progress / settings.sparsestmax_ramp)
+        end = max_radius(alpha.shape[-1]) if settings.sparsestmax_radius == "relative" else 1.0
+        return sparsestmax(alpha, fraction * end)
