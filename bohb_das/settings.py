@@ -3,10 +3,11 @@
 A plugin declares its settings as a frozen dataclass subclass of ``Settings``, each field a number
 (int or float) made with ``setting`` or one of a few names made with ``choice``: the default, the
 help line and the range (or the names) live there and nowhere else. It registers the type in
-``SETTINGS`` under the name of what owns it (``gumbel``, ``zarts``, ...). From the registry (``bohb_das.hparams.setting_owners``) ``HParams`` accepts the
-settings in presets, BOHB configurations and trial records by their flat field names (unique across
-plugins: prefix them), validates them, and leaves them out of a record where they keep their
-defaults; the CLI offers each as a flag with its help.
+``SETTINGS`` under the name of what owns it (``gumbel``, ``zarts``, ...). From the registry
+(``bohb_das.hparams.setting_owners``) ``HParams`` accepts the settings in presets, BOHB
+configurations and trial records by their flat field names (unique across plugins: prefix them),
+validates them, and leaves them out of a record where they keep their defaults; the CLI offers each
+as a flag with its help.
 """
 
 from __future__ import annotations
