@@ -1,8 +1,8 @@
 """The one exception type for bad user input (the CLI turns it into a one-line message and exit 2),
-and the integer and number checks that the validators share."""
+and the integer, number and name checks that the validators share."""
 
 import math
-from typing import Any
+from typing import Any, Collection
 
 
 class ConfigError(ValueError):
@@ -30,3 +30,9 @@ def require_number(name: str, value: Any, *, positive: bool = False, lowest: flo
         raise ConfigError(f"{name} must be > 0, got {value!r}")
     if lowest is not None and value < lowest:
         raise ConfigError(f"{name} must be >= {lowest:g}, got {value!r}")
+
+
+def require_choice(name: str, value: Any, allowed: Collection[str]) -> None:
+    """Raises a ConfigError naming ``name`` unless ``value`` is one of ``allowed`` (a tuple, a registry)."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve, user_dir
-from bohb_das.errors import ConfigError, require_number
+from bohb_das.errors import ConfigError, require_choice, require_number
 from bohb_das.registry import load_plugins
 from bohb_das.relaxations import RELAXATIONS
 from bohb_das.settings import SETTINGS, S, Settings, default_of, value_type
@@ -61,10 +61,8 @@ class HParams:
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name, allowed in (("alpha_scheduler", SCHEDULERS), ("alpha_optimizer", OPTIMIZERS)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if self.relaxation not in RELAXATIONS:
-            raise ConfigError(f"relaxation must be one of {', '.join(RELAXATIONS)}, got {self.relaxation!r}")
+            require_choice(name, getattr(self, name), allowed)
+        require_choice("relaxation", self.relaxation, RELAXATIONS)
         owners = setting_owners()
         values = dict(self.settings)
         unknown = sorted(set(values) - set(owners))

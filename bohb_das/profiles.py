@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve
-from bohb_das.errors import ConfigError, is_integer
+from bohb_das.errors import ConfigError, is_integer, require_choice
 
 #: Units of the blur's sigma: the kernel support scaled to [-1, 1], the signal domain w (taps spaced
 #: like the grid, pi/49), or grid samples (taps 1 apart: sigma 0.2 makes the identity).
@@ -105,8 +105,7 @@ class Profile:
         for name, allowed in (("blur_units", BLUR_UNITS), ("roll", ROLLS), ("weight_loss", REDUCTIONS),
                               ("alpha_loss", REDUCTIONS), ("psnr_peak", PEAKS), ("noise_op_form", NOISE_OP_FORMS),
                               ("alpha_bn", BN_MODES), ("one_shot_bn", BN_MODES), ("tau_param", TAU_PARAMS)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"profile {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+            require_choice(f"profile {name}", getattr(self, name), allowed)
         for name in ("noise_std", "skip_init", "noise_op_std", "alpha_init_std", "grad_clip"):
             self._number(name, lambda v: v >= 0, ">= 0")
         for name in ("alpha_loss_scale", "tau_max"):

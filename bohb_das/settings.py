@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
-from bohb_das.errors import ConfigError, require_integer, require_number
+from bohb_das.errors import ConfigError, require_choice, require_integer, require_number
 from bohb_das.registry import Registry
 
 
@@ -87,8 +87,7 @@ def _check_value(kind: type[Settings], name: str, value: Any) -> None:
     lowest = metadata.get("lowest")
     choices = choices_of(kind, name)
     if choices is not None:
-        if value not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        require_choice(name, value, choices)
     elif value_type(kind, name) is int:
         require_integer(name, value, lowest=1 if lowest is None else int(lowest))
     else:

@@ -23,7 +23,7 @@ import torch
 from tabulate import tabulate
 
 from bohb_das.cache import TrialCache
-from bohb_das.errors import ConfigError, is_integer, require_integer
+from bohb_das.errors import ConfigError, is_integer, require_choice, require_integer
 from bohb_das.experiment import Experiment
 from bohb_das.hparams import HParams
 from bohb_das.methods import matched_k
@@ -191,8 +191,7 @@ def stats_table(records: Sequence[TrialRecord], seed: int = 0) -> pd.DataFrame:
 def render(table: pd.DataFrame, fmt: str = "markdown", digits: int = 2) -> str:
     """Markdown (GitHub pipes, by tabulate), CSV or LaTeX (booktabs) text of a table; a missing value
     is ``--`` in Markdown and LaTeX."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    require_choice("format", fmt, FORMATS)
     if fmt == "csv":
         return table.to_csv(float_format=f"%.{digits + 2}f")
     if fmt == "latex":
