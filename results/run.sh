@@ -6,8 +6,8 @@
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3 fig4 transfer
 #                                       # the default profile (round 2's choice) at the paper's 75 trials
 #   PROFILE=paper-ascale8 TRIALS=24 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2 table4
-#   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3_blur_all
-#                                       # what is in results/paper-ascale8 (2026-12-02; the cells ran with --batch 25 and 17)
+#   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3_blur_all table3 fig4 transfer
+#                                       # what is in results/paper-ascale8 (2026-12-03; the cells ran with --batch 25 and 17)
 # Scale and profile from the environment (defaults: round 1's reproduction in results/, under paper):
 #   TRIALS=8 EPOCHS=50 WIDTH=32 K=5 PROFILE=paper     on a GPU: TRIALS=75
 #   PROCESSES=2: the missing trials of a table on 2 processes, a cell each (on 2 cores about twice as fast)
