@@ -1,5 +1,6 @@
 """The methods a trial can run (SPEC 5, paper 5.2): DAS, DAS-single and the baselines, and beyond
-the paper DAS with other architecture updates: second-order DARTS and the three ZARTS updates.
+the paper DAS with other architecture updates: second-order DARTS, the three ZARTS updates and the
+sparse supernet (``hapg`` on unnormalised weights, whose support is the architecture).
 
 Every method maps a batch of trials (one ``TrialData``, one seed per trial) to an ``Outcome``: the
 architecture each trial ends with and its two PSNRs. All of them end in ``retrain``: the chosen
@@ -21,6 +22,7 @@ from typing import Callable, Protocol, Sequence
 
 import torch
 
+from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams
 from bohb_das.operations import OP_SETS
 from bohb_das.registry import Registry
@@ -256,16 +258,23 @@ def run_random_search(spec: TrialShape, data: TrialData, hparams: Sequence[HPara
 @dataclass(frozen=True)
 class Method:
     """``run`` one batch (one hyperparameter set per trial); ``one_shot``: it has a supernet, hence a one-shot PSNR; ``passes``: how
-    many times ``epochs`` it reports progress for (progress bars)."""
+    many times ``epochs`` it reports progress for (progress bars); ``relaxation``: the one relaxation
+    it works with (None: any)."""
 
     run: Callable[[TrialShape, TrialData, Sequence[HParams], Progress | None], Outcome]
     one_shot: bool
     passes: int
+    relaxation: str | None = None
+
+    def check_relaxation(self, name: str, relaxation: str) -> None:
+        """Refuses, before anything trains, a relaxation this method (called ``name``) cannot use."""
+        if self.relaxation is not None and relaxation != self.relaxation:
+            raise ConfigError(f"{name} needs --relaxation {self.relaxation}, got {relaxation}")
 
 
-def searching(update: str) -> Method:
+def searching(update: str, relaxation: str | None = None) -> Method:
     """DAS with the architecture update ``update`` (a name in ``bohb_das.updates.UPDATES``)."""
-    return Method(partial(run_das, update=update), one_shot=True, passes=2)
+    return Method(partial(run_das, update=update), one_shot=True, passes=2, relaxation=relaxation)
 
 
 #: Methods by name (``--method``); a plugin's architecture update becomes one with ``searching``.
@@ -277,6 +286,7 @@ for _name, _method in (
     ("zarts_rs", searching("zarts_rs")),
     ("zarts_mgs", searching("zarts_mgs")),
     ("zarts_gld", searching("zarts_gld")),
+    ("sparse_supernet", searching("hapg", relaxation="identity")),
     ("gd_only", Method(fixed("learnable_gd"), one_shot=False, passes=1)),
     ("nets_only", Method(fixed("net"), one_shot=False, passes=1)),
     ("random", Method(run_random, one_shot=False, passes=1)),

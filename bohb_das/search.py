@@ -18,7 +18,7 @@ from torch import nn
 
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
-from bohb_das.optim import BlockOptimizer, alpha_optimizer, blocks_of, per_trial
+from bohb_das.optim import BlockOptimizer, alpha_optimizer, blocks_of, per_trial, trial_values
 from bohb_das.relaxations import RELAXATIONS
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import Genotype, SearchSpace
@@ -62,6 +62,8 @@ class ArchitectureStep:
         self.step, self.progress = 0, 0.0  # progress of the search in [0, 1] drives the relaxation's schedules
         self.watched = [True] * data.trials  # the trials that take this step (not in alpha warm-up)
         self.optimizer = BlockOptimizer([alpha], self.blocks, alpha_optimizer)
+        self.state: dict[str, object] = {}  # what an update carries from step to step (hapg's momentum)
+        self.total = 1
 
     def mixing(self, alpha: torch.Tensor | None = None, noise: TrialStreams | None = None) -> torch.Tensor:
         """The relaxed mixing weights of ``alpha`` (default: this search's) at the current progress,
@@ -101,22 +103,37 @@ class ArchitectureStep:
         """Fails the trials of this step whose objective is not finite."""
         self.failures.check(losses, f"search alpha step {self.step}", self.watched)
 
+    def resting(self, hp: HParams) -> bool:
+        """Whether trials with ``hp`` are in alpha warm-up at this step."""
+        return hp.alpha_warmup and self.step < round(ALPHA_WARMUP_FRACTION * self.total)
+
+    def lr(self, hp: HParams) -> float:
+        """The alpha learning rate of trials with ``hp`` at this step (its schedule applied)."""
+        return hp.alpha_lr * (1 - self.progress) if hp.alpha_scheduler == "linear" else hp.alpha_lr
+
+    def rates(self) -> torch.Tensor:
+        """(T,) every trial's alpha learning rate at this step."""
+        return trial_values(self.blocks, self.lr, self.alpha)
+
+    def apply(self, gradient: torch.Tensor) -> None:
+        """One step of every trial's alpha optimizer along ``gradient``, for the trials not resting."""
+        self.alpha.grad = gradient
+        self.optimizer.step(lambda hp: not self.resting(hp))
+
     def __call__(self, step: int, total: int) -> None:
-        self.step, self.progress = step, step / total
-        resting = lambda hp: hp.alpha_warmup and step < round(ALPHA_WARMUP_FRACTION * total)
-        rows = [t for b in self.blocks if resting(b.hparams) for t in range(b.rows.start, b.rows.stop)]
+        self.step, self.total, self.progress = step, total, step / total
+        rows = [t for b in self.blocks if self.resting(b.hparams) for t in range(b.rows.start, b.rows.stop)]
         if len(rows) == self.data.trials:
             return
         self.watched = [t not in rows for t in range(self.data.trials)]
-        self.optimizer.set_lr(lambda hp: hp.alpha_lr * (1 - step / total) if hp.alpha_scheduler == "linear" else hp.alpha_lr)
+        self.optimizer.set_lr(self.lr)
         restore = self._keep(rows)
         self.model.train(self.data.profile.alpha_bn == "batch")  # running: BatchNorm in evaluation mode
         gradient = self.rule(self)
         self.model.train()
         restore()
-        if gradient is not None:  # GLD moves alpha itself
-            self.alpha.grad = gradient
-            self.optimizer.step(lambda hp: not resting(hp))
+        if gradient is not None:  # GLD and HAPG move alpha themselves
+            self.apply(gradient)
 
     def _keep(self, rows: list[int]) -> Callable[[], None]:
         """Undoes, for the trials ``rows`` in alpha warm-up, what computing the batch's step changed:
@@ -184,6 +201,8 @@ def das_search(
     model = build(space, candidates, data, width, "search-init") if model is None else model
     alpha = nn.Parameter(initial_alpha(data, (len(space.edges), len(model.candidates))))
     arch_step = ArchitectureStep(model, alpha, data.derived("search-alpha"), hp, failures, update)
+    with torch.no_grad():
+        alpha.copy_(arch_step.relaxation.initial(alpha))
     if train_weights:
         train(
             model, lambda: arch_step.mixing().detach(), data, hp, epochs, failures, "search",
@@ -193,7 +212,7 @@ def das_search(
         search_alpha_only(arch_step, epochs, failures, progress)
     final = arch_step.relaxation(alpha.detach(), 1.0)  # the end of the schedules, without noise
     one_shot = evaluate(model, final, data.derived("eval-one-shot"), data.profile.one_shot_bn)
-    return SearchOutcome(model.discretize(alpha.detach()), alpha.detach(), one_shot)
+    return SearchOutcome(arch_step.relaxation.architecture(model, alpha.detach()), alpha.detach(), one_shot)
 
 
 def search_alpha_only(arch_step: ArchitectureStep, epochs: int, failures: Failures, progress: Progress | None) -> None:

@@ -46,6 +46,7 @@ class TrialSpec(Experiment):
     def __post_init__(self) -> None:
         super().__post_init__()
         require_integer("epochs", self.epochs)
+        METHODS[self.method].check_relaxation(self.method, self.hparams.relaxation)
         if self.method == "random_search":
             if self.k is None:
                 object.__setattr__(self, "k", DEFAULT_RANDOM_SEARCH_K)

@@ -98,15 +98,21 @@ def test_conditional_hyperparameters_are_one_more_entry(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in SPACES_DIR.glob("*.yaml")))
 def test_configspace_reads_every_shipped_space_as_the_tool_builds_it(name):
-    """ConfigSpace's own reader gives the tool's space; with meta.methods, that of a listed method's run."""
+    """ConfigSpace's own reader gives every hyperparameter of the file; a run's space has exactly those
+    whose meta.methods take its method, as ConfigSpace reads them (less the relaxation and its
+    settings for a method that fixes its relaxation)."""
     path = SPACES_DIR / f"{name}.yaml"
     theirs = ConfigurationSpace.from_yaml(path)
-    methods = {m for hp in theirs.values() for m in (hp.meta or {}).get("methods", [])} or {"das"}
-    for method in methods:
-        assert load_space(path, method=method) == theirs, method
-    for method in set(METHODS) - methods:  # the other methods' runs lack exactly the method-bound settings
+    for method in METHODS:
         ours = load_space(path, method=method)
-        assert set(ours) == {n for n, hp in theirs.items() if method in (hp.meta or {}).get("methods", METHODS)}
+        bound = {n for n, hp in theirs.items() if method in (hp.meta or {}).get("methods", METHODS)}
+        if METHODS[method].relaxation is None:
+            assert set(ours) == bound, method
+        else:
+            assert set(ours) <= bound and "relaxation" not in ours, method
+        assert all(ours[n] == theirs[n] for n in ours if n not in {c.child.name for c in theirs.get_conditions()}), method
+        if set(ours) == set(theirs):
+            assert ours == theirs, method
 
 
 def test_a_space_written_by_configspace_is_read_back(tmp_path):
@@ -202,7 +208,7 @@ def test_beyond_space_conditions_each_relaxation_setting_on_its_relaxation():
         assert ("sparsestmax_ramp" in config) == (config["relaxation"] == "sparsestmax")
         assert ("zero_one_weight" in config) == (config["relaxation"] == "sigmoid")
         HParams.from_mapping(config)  # a valid set of trial hyperparameters
-    assert {c["relaxation"] for c in configs} == {"softmax", "sparsemax", "sparsestmax", "sigmoid", "gumbel"}
+    assert {c["relaxation"] for c in configs} == {"softmax", "sparsemax", "sparsestmax", "sigmoid", "gumbel", "identity"}
 
 
 def test_beyond_space_agrees_with_the_registries():
@@ -212,15 +218,26 @@ def test_beyond_space_agrees_with_the_registries():
     from bohb_das.hparams import setting_owners
     from bohb_das.relaxations import RELAXATIONS
 
+    updates = {"zarts": "zarts_rs", "hapg": "sparse_supernet"}  # the owners bound to methods, one method of each
     space = load_space("beyond", method="zarts_rs")
     assert list(space["relaxation"].choices) == list(RELAXATIONS)
     owners = setting_owners()
-    assert set(owners) <= set(space)
     parents = {c.child.name: c.value for c in space.get_conditions()}
+    das = load_space("beyond", method="das")
     for name, (owner, kind) in owners.items():
-        assert space[name].default_value == kind.__dataclass_fields__[name].default, name
-        assert parents.get(name, "zarts") == owner, name  # relaxation settings: on their relaxation
-    assert all(owner != "zarts" or name not in load_space("beyond", method="das") for name, (owner, _) in owners.items())
+        own = load_space("beyond", method=updates.get(owner, "das"))
+        assert own[name].default_value == kind.__dataclass_fields__[name].default, name
+        if owner in updates:  # an update's settings: in its methods' runs, unconditioned, and no others'
+            assert name not in das and name not in parents, name
+        else:  # a relaxation's settings: conditioned on their relaxation
+            assert parents[name] == owner, name
+
+
+def test_a_method_that_fixes_its_relaxation_does_not_tune_it():
+    space = load_space("beyond", method="sparse_supernet")
+    assert "relaxation" not in space and not space.get_conditions()
+    assert {"lasso_lambda", "lasso_mix", "lasso_growth"} <= set(space)
+    assert not {"gumbel_tau_max", "sparsestmax_ramp", "zero_one_weight", "zo_samples"} & set(space)
 
 
 def test_a_clone_reads_the_shipped_space_where_a_user_looks(monkeypatch):

@@ -11,7 +11,10 @@ refused: ConfigSpace ignores them, so a misspelt ``conditions`` would silently d
 One extension, in a hyperparameter's ``meta`` (which ConfigSpace keeps untouched): ``meta: {methods:
 [...]}`` puts it in the space of a run of those methods only. The method is fixed for a whole run, so
 a ConfigSpace condition (sampled and modelled by BOHB) would be the wrong tool: the setting is either
-always active or not in the space at all.
+always active or not in the space at all. For the same reason a method that works with one
+relaxation only (``Method.relaxation``: the sparse supernet's ``identity``) does not tune it: its
+space has no ``relaxation``, none of the settings conditioned on another relaxation, and those
+conditioned on its own always active.
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ def build_space(definition: Any, source: str = "<space>", seed: int | None = Non
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{source}: 'hyperparameters' must be a non-empty list")
     allowed = set(hyperparameter_names())
+    conditions = definition.get("conditions") or []
+    if not isinstance(conditions, list):
+        raise ConfigError(f"{source}: 'conditions' must be a list")
+    entries, conditions = _fix_relaxation(entries, conditions, method)
     kept, dropped = [], set()
     for index, entry in enumerate(entries):
         name = entry.get("name") if isinstance(entry, dict) else None
@@ -88,9 +95,6 @@ def build_space(definition: Any, source: str = "<space>", seed: int | None = Non
             kept.append(entry)
         else:
             dropped.add(name)
-    conditions = definition.get("conditions") or []
-    if not isinstance(conditions, list):
-        raise ConfigError(f"{source}: 'conditions' must be a list")
     active = []
     for index, entry in enumerate(conditions):
         if isinstance(entry, dict) and {entry.get("child"), entry.get("parent")} & dropped:
@@ -105,6 +109,22 @@ def build_space(definition: Any, source: str = "<space>", seed: int | None = Non
     if seed is not None:
         space.seed(seed)
     return space
+
+
+def _fix_relaxation(entries: list[Any], conditions: list[Any], method: str) -> tuple[list[Any], list[Any]]:
+    """The entries and conditions of a run of ``method``, where the method fixes its relaxation:
+    without ``relaxation``, without the settings conditioned on another relaxation, and with those
+    conditioned on its own unconditional (unchanged for a method that takes any relaxation)."""
+    from bohb_das.methods import METHODS
+
+    fixed = METHODS[method].relaxation if method in METHODS else None
+    if fixed is None:
+        return entries, conditions
+    on_relaxation = {c.get("child"): c.get("value") for c in conditions
+                     if isinstance(c, dict) and c.get("parent") == "relaxation"}
+    kept = [e for e in entries if not isinstance(e, dict) or
+            (e.get("name") != "relaxation" and on_relaxation.get(e.get("name"), fixed) == fixed)]
+    return kept, [c for c in conditions if not isinstance(c, dict) or c.get("parent") != "relaxation"]
 
 
 def _decode(serialized: dict[str, Any], where: str) -> ConfigurationSpace:

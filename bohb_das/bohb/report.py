@@ -211,7 +211,8 @@ def _marginals(ok: pd.DataFrame) -> plt.Figure:
 def _top(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"config": tuple(e["config_id"]), "loss per budget": e["losses"], "one-shot PSNR": e["one_shot_psnr"],
              "architecture PSNR": e["arch_psnr"], "model-based": e["model_based_pick"],
-             "genotype": " > ".join(str(op) for op in (e["genotype"] or {}).get("ops", []))} for e in summary["top"]]
+             "genotype": " > ".join("+".join(op) if isinstance(op, list) else str(op)
+                                    for op in (e["genotype"] or {}).get("ops", []))} for e in summary["top"]]
 
 
 def _failures(frame: pd.DataFrame, log_text: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from bohb_das.errors import ConfigError, require_integer
 from bohb_das.experiment import Experiment
 from bohb_das.hparams import HParams
+from bohb_das.methods import METHODS
 from bohb_das.profiles import profile_of_record
 from bohb_das.targets import Target
 from bohb_das.trial import TrialSpec
@@ -59,6 +60,7 @@ class Study(Experiment):
         if not self.retrain and self.target is not Target.ONE_SHOT:
             raise ConfigError("--no-retrain leaves no architecture PSNR: it needs --target one-shot")
         self.hparams({})  # validates the relaxation
+        METHODS[self.method].check_relaxation(self.method, self.relaxation)
 
     @property
     def trial_seeds(self) -> list[int]:

@@ -57,7 +57,7 @@ def add_hparam_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--alpha-optimizer", help="adam or gd")
     beyond = parser.add_argument_group("beyond the paper: the relaxation, and the settings of relaxations and "
                                        "updates (each read by its owner; plugins add theirs)")
-    beyond.add_argument("--relaxation", help="softmax (default), sparsemax, sparsestmax, sigmoid, gumbel or a plugin's")
+    beyond.add_argument("--relaxation", help="softmax (default), sparsemax, sparsestmax, sigmoid, gumbel, identity or a plugin's")
     for name, (owner, kind) in setting_owners().items():
         beyond.add_argument(f"--{name.replace('_', '-')}", type=value_type(kind, name), choices=choices_of(kind, name),
                             help=f"{owner}: {kind.__dataclass_fields__[name].metadata['help']} "

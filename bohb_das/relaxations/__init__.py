@@ -10,9 +10,12 @@ DARTS mixes with a softmax. The alternatives from the related work change what t
   plus a zero-one loss that pushes each towards 0 or 1 (weights are not on the simplex).
 - ``gumbel`` (GDAS): a hard one-hot sample from Gumbel-softmax with straight-through gradients and a
   temperature annealed from ``gumbel_tau_max`` to ``gumbel_tau_min``.
+- ``identity`` (the sparse supernet): alpha itself, unnormalised; the architecture is its support,
+  every operation whose weight is not exactly zero (mixed paths), which the proximal ``hapg`` update
+  makes sparse.
 
 Every relaxation is monotone in alpha, so the argmax architecture is the argmax of alpha whatever the
-relaxation. ``progress`` (0 at the first step, 1 at the end) drives the schedules; the one-shot
+relaxation; a relaxation names its architecture (``architecture``: the argmax by default). ``progress`` (0 at the first step, 1 at the end) drives the schedules; the one-shot
 supernet is evaluated with the weights at progress 1 and without noise. Softmax is the base class
 here; each other built-in is a module of this package, registered in ``RELAXATIONS`` as a user's
 plugin module registers its own.
@@ -20,13 +23,16 @@ plugin module registers its own.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
 from bohb_das.settings import SettingsSource
+
+if TYPE_CHECKING:  # the spaces are independent of the relaxations; only the annotations name them
+    from bohb_das.search_spaces import Genotype, SearchSpace
 
 
 class Relaxation:
@@ -46,6 +52,14 @@ class Relaxation:
     def penalty(self, alpha: torch.Tensor) -> torch.Tensor:
         """(T,) extra architecture loss."""
         return alpha.new_zeros(alpha.shape[0])
+
+    def initial(self, alpha: torch.Tensor) -> torch.Tensor:
+        """Where alpha starts, from the profile's draw around 0 (which softmax maps to uniform weights)."""
+        return alpha
+
+    def architecture(self, model: "SearchSpace", alpha: torch.Tensor) -> "list[Genotype]":
+        """The genotype each trial's search ends with: the argmax of alpha on every edge."""
+        return model.discretize(alpha)
 
 
 #: Relaxations by name (``--relaxation``, the ``relaxation`` hyperparameter).

@@ -2,8 +2,9 @@
 
 A space is a list of edges, each a ``MixedOp`` over the same candidates; the network takes the
 per-edge mixing weights (T, edges, candidates) as an argument. The supernet passes a relaxation of
-alpha (softmax by default); a discrete architecture passes one-hot weights, so retraining a genotype
-uses exactly the same code, batched over trials whose genotypes differ. The built-in spaces,
+alpha (softmax by default); a discrete architecture passes one-hot weights (or, for an edge that
+keeps a mixed path of several operations, their mean), so retraining a genotype uses exactly the
+same code, batched over trials whose genotypes differ. The built-in spaces,
 ``sequential`` and ``cell``, are modules of this package registered in ``SPACES`` as a user's plugin
 module registers its own (a ``SearchSpace`` subclass whose ``name`` is the name it registers under).
 """
@@ -27,15 +28,28 @@ from bohb_das.rng import TrialStreams
 SPACES: "Registry[type[SearchSpace]]" = Registry("search space")
 
 
+def edge_ops(edge: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The operations an edge keeps (none for a dropped edge)."""
+    return () if edge is None else (edge,) if isinstance(edge, str) else edge
+
+
+def as_edge(ops: Sequence[str]) -> str | tuple[str, ...] | None:
+    """The edge that keeps ``ops``: None without any, the name alone for one, else the tuple."""
+    return None if not ops else ops[0] if len(ops) == 1 else tuple(ops)
+
+
 @dataclass(frozen=True)
 class Genotype:
-    """One op name per edge of ``space`` in edge order; ``None`` marks a dropped (zero) edge."""
+    """What each edge of ``space`` keeps, in edge order: one operation's name (the argmax
+    architecture), a tuple of several in the candidates' order (a mixed path, their mean: the
+    sparse supernet's support), or None for a dropped edge."""
 
     space: str
-    ops: tuple[str | None, ...]
+    ops: tuple[str | tuple[str, ...] | None, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"space": self.space, "ops": list(self.ops)}
+        """A mixed path is a list of names, so a single-operation genotype reads as it always has."""
+        return {"space": self.space, "ops": [list(op) if isinstance(op, tuple) else op for op in self.ops]}
 
     @classmethod
     def from_json(cls, value: Any) -> "Genotype":
@@ -46,7 +60,15 @@ class Genotype:
         space = SPACES[value["space"]]
         if len(value["ops"]) != len(space.edges):
             raise ConfigError(f"a {value['space']} genotype has {len(space.edges)} ops, got {len(value['ops'])}")
-        return cls(value["space"], tuple(value["ops"]))
+        ops = []
+        for op in value["ops"]:
+            if isinstance(op, list) and len(op) > 1 and all(isinstance(o, str) for o in op) and len(set(op)) == len(op):
+                ops.append(tuple(op))
+            elif op is None or isinstance(op, str):
+                ops.append(op)
+            else:
+                raise ConfigError(f"a genotype's edge is an operation, a list of two or more distinct ones, or null; got {op!r}")
+        return cls(value["space"], tuple(ops))
 
     def __str__(self) -> str:
         return SPACES[self.space].describe(self.ops)
@@ -66,6 +88,12 @@ class SearchSpace(nn.Module):
     edges: tuple[str, ...]
     uses_zero = False
 
+    @classmethod
+    def groups(cls) -> tuple[tuple[int, ...], ...]:
+        """The edges grouped by the node they enter (the sparse supernet's group lasso drops whole
+        groups): by default every edge enters a node of its own."""
+        return tuple((e,) for e in range(len(cls.edges)))
+
     def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
                  skip_init: float = 1.0, skip_learnable: bool = True, dims: int = 1) -> None:
         super().__init__()
@@ -84,9 +112,10 @@ class SearchSpace(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def describe(cls, ops: Sequence[str | None]) -> str:
-        """One line for a genotype of this space: each kept edge as ``label:op``."""
-        kept = [f"{label}:{op}" for label, op in zip(cls.edges, ops) if op is not None]
+    def describe(cls, ops: Sequence[str | tuple[str, ...] | None]) -> str:
+        """One line for a genotype of this space: each kept edge as ``label:op`` (``label:a+b`` for
+        a mixed path)."""
+        kept = [f"{label}:{'+'.join(edge_ops(op))}" for label, op in zip(cls.edges, ops) if op is not None]
         return " ".join(kept) if kept else "(empty)"
 
     def discretize(self, weights: torch.Tensor) -> list[Genotype]:
@@ -95,6 +124,17 @@ class SearchSpace(nn.Module):
         return [
             Genotype(self.name, tuple(None if self.candidates[k] == "zero" else self.candidates[k] for k in row))
             for row in best
+        ]
+
+    def support(self, weights: torch.Tensor) -> list[Genotype]:
+        """Every op of non-zero weight on each edge, per trial (a mixed path where several are);
+        ``zero`` is never kept, and an edge with none is dropped."""
+        kept = (weights != 0).tolist()
+        return [
+            Genotype(self.name, tuple(
+                as_edge([c for c, keep in zip(self.candidates, edge) if keep and c != "zero"]) for edge in row
+            ))
+            for row in kept
         ]
 
     def replicate(self, copies: int) -> "SearchSpace":
@@ -107,25 +147,31 @@ class SearchSpace(nn.Module):
         return clone
 
     def fix(self, genotypes: Sequence[Genotype]) -> torch.Tensor:
-        """Makes this network the given architectures, one per trial: every edge computes only the
-        operation its trial chose (``MixedOp.forward``). Returns the one-hot mixing weights to pass."""
+        """Makes this network the given architectures, one per trial: an edge on which every trial
+        keeps one operation computes only that one (``MixedOp.forward``); an edge where some trial
+        keeps a mixed path, or none, computes all candidates, weighted. Returns the weights to pass."""
         weights = self.one_hot(genotypes)
-        chosen = weights.argmax(-1)
         for e, mixed in enumerate(self.mixed):
-            mixed.chosen = chosen[:, e]
+            single = bool(((weights[:, e] != 0).sum(-1) == 1).all())
+            mixed.chosen = weights[:, e].argmax(-1) if single else None
         return weights
 
     def one_hot(self, genotypes: Sequence[Genotype]) -> torch.Tensor:
-        """(T, edges, candidates) weights that make this supernet compute the given architectures."""
+        """(T, edges, candidates) weights that make this supernet compute the given architectures:
+        one-hot on an edge that keeps one operation, ``1 / n`` on each of a mixed path's n (their
+        mean: a sum would double the signal at every layer of a chain whose operations carry their
+        input, 2^10 through the sequential space); a dropped edge is ``zero`` where the space has
+        it, else a row of zeros (the sparse supernet may empty a layer)."""
         index = {name: k for k, name in enumerate(self.candidates)}
-        rows = []
-        for genotype in genotypes:
+        weights = torch.zeros(len(genotypes), len(self.edges), len(self.candidates), dtype=self.skip.dtype)
+        for t, genotype in enumerate(genotypes):
             if genotype.space != self.name:
                 raise ConfigError(f"a {genotype.space} genotype cannot run in the {self.name} space")
-            try:
-                rows.append([index["zero" if op is None else op] for op in genotype.ops])
-            except KeyError as exc:
-                raise ConfigError(f"operation {exc.args[0]!r} is not among {self.candidates}") from None
-        choice = torch.tensor(rows, device=self.skip.device)
-        return nn.functional.one_hot(choice, len(self.candidates)).to(self.skip.dtype)
+            for e, op in enumerate(genotype.ops):
+                kept = edge_ops(op) or (("zero",) if self.uses_zero else ())
+                for name in kept:
+                    if name not in index:
+                        raise ConfigError(f"operation {name!r} is not among {self.candidates}")
+                    weights[t, e, index[name]] = 1 / len(kept)
+        return weights.to(self.skip.device)
 

@@ -31,6 +31,16 @@ class CellSpace(SearchSpace):
     edges = _cell_edges()
     uses_zero = True
 
+    @classmethod
+    def groups(cls) -> tuple[tuple[int, ...], ...]:
+        """The incoming edges of each state of each cell (``_cell_edges``' order)."""
+        groups, edge = [], 0
+        for _ in range(CELLS):
+            for j in range(1, CELL_STATES + 1):
+                groups.append(tuple(range(edge, edge + j)))
+                edge += j
+        return tuple(groups)
+
     def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
                  skip_init: float = 1.0, skip_learnable: bool = True, dims: int = 1) -> None:
         super().__init__(candidates, trials, width, init, skip_init, skip_learnable, dims)

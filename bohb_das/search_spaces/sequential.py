@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from bohb_das.operations import Context
-from bohb_das.search_spaces import SPACES, SearchSpace
+from bohb_das.search_spaces import SPACES, SearchSpace, edge_ops
 
 SEQUENTIAL_LAYERS = 10
 
@@ -20,9 +20,9 @@ class SequentialSpace(SearchSpace):
     edges = tuple(f"layer{j}" for j in range(SEQUENTIAL_LAYERS))
 
     @classmethod
-    def describe(cls, ops: Sequence[str | None]) -> str:
-        """A chain: the layers' operations in order."""
-        return " > ".join(str(op) for op in ops)
+    def describe(cls, ops: Sequence[str | tuple[str, ...] | None]) -> str:
+        """A chain: the layers' operations in order (``a+b`` for a layer that keeps a mixed path)."""
+        return " > ".join("+".join(edge_ops(op)) or "None" for op in ops)
 
     def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
         x = u0
