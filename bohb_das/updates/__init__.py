@@ -5,8 +5,9 @@ alpha, relaxation and optimizer) that returns alpha's gradient, which the step's
 applies with each trial's learning rate and schedule, or moves alpha itself and returns None. All of
 them minimize the same objective: the validation loss at the relaxed weights plus the relaxation's
 penalty. The built-ins, one module each, register in ``UPDATES`` as a user's plugin module does:
-``first_order`` (DAS), ``second_order`` (unrolled DARTS), and the ZARTS updates ``zarts_rs``,
-``zarts_mgs`` and ``zarts_gld`` (``zero_order``), loaded through the plugins' entry-point group.
+``first_order`` (DAS), ``second_order`` (unrolled DARTS), the ZARTS updates ``zarts_rs``,
+``zarts_mgs`` and ``zarts_gld`` (``zero_order``) and the sparse supernet's ``hapg`` (``proximal``),
+loaded through the plugins' entry-point group.
 ``bohb_das.methods.searching(name)`` turns an update into a method.
 """
 
