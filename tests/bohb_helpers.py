@@ -10,10 +10,21 @@ from __future__ import annotations
 import math
 import os
 import time
+from pathlib import Path
 
 
 def quadratic(study, config, budget, device):
-    """loss = (log10(weight_lr) + 2)^2 / budget; sleeps BOHB_TEST_SLEEP * budget seconds."""
+    """loss = (log10(weight_lr) + 2)^2 / budget; sleeps BOHB_TEST_SLEEP * budget seconds.
+
+    A job creates the file BOHB_TEST_MARK names, and waits (up to 60 s) for the file BOHB_TEST_AWAIT
+    names: a test that needs jobs on a late worker orders its workers so instead of racing them.
+    """
+    if os.environ.get("BOHB_TEST_MARK"):
+        Path(os.environ["BOHB_TEST_MARK"]).touch()
+    if os.environ.get("BOHB_TEST_AWAIT"):
+        awaited, deadline = Path(os.environ["BOHB_TEST_AWAIT"]), time.monotonic() + 60
+        while not awaited.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     time.sleep(float(os.environ.get("BOHB_TEST_SLEEP", "0")) * budget)
     loss = (math.log10(config["weight_lr"]) + 2.0) ** 2 / budget
     return {"loss": loss, "info": {"status": "ok", "one_shot_psnr": -loss, "arch_psnr": -loss,

@@ -479,7 +479,9 @@ def test_a_worker_on_a_second_host_joins_with_the_secret_and_an_intruder_gets_no
     run_dir = tmp_path / "run"
     kwargs = {"study": {**CHEAP_STUDY, "iterations": 3}, "host": address_a, "local_workers": 1,
               "worker_options": CHEAP, **FAST}
-    master = subprocess.Popen(["ip", "netns", "exec", host_a, sys.executable, "-c", MASTER_CODE, str(run_dir), json.dumps(kwargs)])
+    joined = tmp_path / "remote-ran-a-job"  # the local worker's jobs wait for it: the remote joins before the end
+    master = subprocess.Popen(["ip", "netns", "exec", host_a, sys.executable, "-c", MASTER_CODE, str(run_dir), json.dumps(kwargs)],
+                              env={**os.environ, "BOHB_TEST_AWAIT": str(joined)})
     remote = None
     try:
         credentials = wait_for(lambda: read_credentials(run_dir), 60, "the master's credentials")
@@ -491,7 +493,8 @@ def test_a_worker_on_a_second_host_joins_with_the_secret_and_an_intruder_gets_no
         assert intruder.returncode == 2 and "refused this process" in intruder.stderr
         code = ("import sys; from bohb_das.bohb.worker import run_worker; sys.exit(run_worker(sys.argv[1], "
                 "evaluate='bohb_helpers:quadratic', wait_s=60, master_grace=3, watch_interval=0.5, name='remote'))")
-        remote = subprocess.Popen(["ip", "netns", "exec", host_b, sys.executable, "-c", code, str(run_dir)])
+        remote = subprocess.Popen(["ip", "netns", "exec", host_b, sys.executable, "-c", code, str(run_dir)],
+                                  env={**os.environ, "BOHB_TEST_MARK": str(joined)})
         assert master.wait(120) == 0 and remote.wait(30) == 0
     finally:
         kill_if_alive([p.pid for p in (master, remote) if p is not None])
