@@ -1,12 +1,14 @@
 """The methods a trial can run (SPEC 5, paper 5.2): DAS, DAS-single and the baselines, and beyond
 the paper DAS with other architecture updates: second-order DARTS, the three ZARTS updates and the
-sparse supernet (``hapg`` on unnormalised weights, whose support is the architecture).
+sparse supernet (``hapg`` on unnormalised weights, whose support is the architecture), and
+Trilevel NAS's one phase (``das_one_phase``: the supernet's weights inherited and fine-tuned).
 
 Every method maps a batch of trials (one ``TrialData``, one seed per trial) to an ``Outcome``: the
-architecture each trial ends with and its two PSNRs. All of them end in ``retrain``: the chosen
-genotypes trained from scratch with each trial's weight hyperparameters, batched over trials with
-one-hot mixing weights (the genotypes may differ per trial). Every random choice comes from the
-trial's own seeded streams, so a trial's result does not depend on its batch.
+architecture each trial ends with and its two PSNRs. All but the one-phase method end in ``retrain``:
+the chosen genotypes trained from scratch with each trial's weight hyperparameters, batched over
+trials with one-hot mixing weights (the genotypes may differ per trial); ``fine_tune`` trains the
+same genotypes from the searched supernet's weights instead, on the same data. Every random choice
+comes from the trial's own seeded streams, so a trial's result does not depend on its batch.
 
 Baselines have no supernet, so their one-shot PSNR is NaN ("not defined"), never a copy of the
 architecture PSNR: a copy would put them on the diagonal of every one-shot/architecture scatter
@@ -101,6 +103,25 @@ def retrain(
     return psnrs, failures.reasons
 
 
+def fine_tune(
+    supernet: SearchSpace,
+    genotypes: Sequence[Genotype],
+    data: TrialData,
+    spec: TrialShape,
+    hparams: Sequence[HParams],
+    progress: Progress | None = None,
+) -> tuple[list[float], list[str | None]]:
+    """Each genotype's architecture validation PSNR after ``spec.epochs`` of training from the weights
+    the search left in ``supernet`` (one trial each, changed in place: its unchosen operations drop
+    out), and its failure reason (None when it trained). Trained like ``retrain``, from a fresh
+    weight optimizer, so that the two differ only in where the weights start."""
+    weights = supernet.fix(genotypes)
+    failures = Failures.none(data.trials)
+    train(supernet, lambda: weights, data, hparams, spec.epochs, failures, "fine-tune", progress=progress)
+    psnrs = evaluate(supernet, weights, data.derived("eval-arch")).cpu().tolist()
+    return psnrs, failures.reasons
+
+
 def _finish(
     spec: TrialShape,
     data: TrialData,
@@ -110,13 +131,19 @@ def _finish(
     progress: Progress | None,
     alphas: list[list] | None = None,
     one_shot: Sequence[float] | None = None,
+    supernet: SearchSpace | None = None,
 ) -> Outcome:
     """Retrains the genotypes of the trials that have not failed (on the trials' "retrain-data"
-    streams, whatever the method; not at all without ``spec.retrain``) and assembles the outcome."""
+    streams, whatever the method; not at all without ``spec.retrain``), or fine-tunes them inside
+    ``supernet`` where it is given, and assembles the outcome."""
     trials = data.trials
     arch = [math.nan] * trials
     alive = [t for t, reason in enumerate(failures.reasons) if reason is None]
-    if alive and spec.retrain:
+    if alive and spec.retrain and supernet is not None:  # the whole batch: a supernet's trials stay together
+        psnrs, reasons = fine_tune(supernet, genotypes, data.derived("retrain-data"), spec, hparams, progress)
+        for t in alive:
+            arch[t], failures.reasons[t] = psnrs[t], reasons[t]
+    elif alive and spec.retrain:
         psnrs, reasons = retrain(
             SPACES[spec.space], OP_SETS[spec.ops], [genotypes[t] for t in alive],
             data.derived("retrain-data", [data.seeds[t] for t in alive]), spec,
@@ -134,14 +161,15 @@ def _finish(
 
 
 def run_das(spec: TrialShape, data: TrialData, hparams: Sequence[HParams], progress: Progress | None,
-            update: str = "first_order") -> Outcome:
-    """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch; ``update``
-    is the architecture update (``bohb_das.updates.UPDATES``: DARTS first or second order, ZARTS)."""
+            update: str = "first_order", one_phase: bool = False) -> Outcome:
+    """DAS: joint search of weights and alpha, argmax architecture, retraining from scratch (with
+    ``one_phase``, fine-tuning inside the supernet); ``update`` is the architecture update
+    (``bohb_das.updates.UPDATES``: DARTS first or second order, ZARTS, HAPG)."""
     failures = Failures.none(data.trials)
     found = das_search(SPACES[spec.space], OP_SETS[spec.ops], data, hparams, spec.epochs,
                        spec.width, failures, progress, update=update)
     return _finish(spec, data, hparams, found.genotypes, failures, progress, found.alphas.cpu().tolist(),
-                   found.one_shot_psnr.cpu().tolist())
+                   found.one_shot_psnr.cpu().tolist(), found.supernet if one_phase else None)
 
 
 def uniform_genotype(space: type[SearchSpace], op: str) -> Genotype:
@@ -272,9 +300,10 @@ class Method:
             raise ConfigError(f"{name} needs --relaxation {self.relaxation}, got {relaxation}")
 
 
-def searching(update: str, relaxation: str | None = None) -> Method:
-    """DAS with the architecture update ``update`` (a name in ``bohb_das.updates.UPDATES``)."""
-    return Method(partial(run_das, update=update), one_shot=True, passes=2, relaxation=relaxation)
+def searching(update: str, relaxation: str | None = None, one_phase: bool = False) -> Method:
+    """DAS with the architecture update ``update`` (a name in ``bohb_das.updates.UPDATES``); with
+    ``one_phase`` the architecture is fine-tuned from the supernet's weights, not retrained."""
+    return Method(partial(run_das, update=update, one_phase=one_phase), one_shot=True, passes=2, relaxation=relaxation)
 
 
 #: Methods by name (``--method``); a plugin's architecture update becomes one with ``searching``.
@@ -287,6 +316,7 @@ for _name, _method in (
     ("zarts_mgs", searching("zarts_mgs")),
     ("zarts_gld", searching("zarts_gld")),
     ("sparse_supernet", searching("hapg", relaxation="identity")),
+    ("das_one_phase", searching("first_order", one_phase=True)),
     ("gd_only", Method(fixed("learnable_gd"), one_shot=False, passes=1)),
     ("nets_only", Method(fixed("net"), one_shot=False, passes=1)),
     ("random", Method(run_random, one_shot=False, passes=1)),

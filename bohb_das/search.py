@@ -33,6 +33,7 @@ class SearchOutcome:
     genotypes: list[Genotype]
     alphas: torch.Tensor  # (T, edges, candidates)
     one_shot_psnr: torch.Tensor  # (T,)
+    supernet: SearchSpace  # as the search left it: a one-phase method fine-tunes it
 
 
 class ArchitectureStep:
@@ -212,7 +213,7 @@ def das_search(
         search_alpha_only(arch_step, epochs, failures, progress)
     final = arch_step.relaxation(alpha.detach(), 1.0)  # the end of the schedules, without noise
     one_shot = evaluate(model, final, data.derived("eval-one-shot"), data.profile.one_shot_bn)
-    return SearchOutcome(arch_step.relaxation.architecture(model, alpha.detach()), alpha.detach(), one_shot)
+    return SearchOutcome(arch_step.relaxation.architecture(model, alpha.detach()), alpha.detach(), one_shot, model)
 
 
 def search_alpha_only(arch_step: ArchitectureStep, epochs: int, failures: Failures, progress: Progress | None) -> None:

@@ -82,7 +82,7 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
                        help="continue the run in DIR with its stored settings (the study flags are ignored)")
     add_problem_arguments(parser)
     parser.add_argument("--method", default="das",
-                        help="search method: das, darts2, zarts_rs, zarts_mgs, zarts_gld, sparse_supernet or a plugin's (default: das)")
+                        help="search method: das, darts2, zarts_rs, zarts_mgs, zarts_gld, sparse_supernet, das_one_phase or a plugin's (default: das)")
     parser.add_argument("--relaxation", default="softmax",
                         help="relaxation of every evaluation, unless --hp-space tunes it (default: softmax)")
     parser.add_argument("--target", choices=TARGET_NAMES + ("final", "oneshot"), default="arch", metavar="{arch,one-shot}",

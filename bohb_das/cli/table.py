@@ -31,7 +31,7 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--space", nargs="+", default=["sequential"], help="search spaces (default: sequential)")
     group.add_argument("--methods", nargs="+", default=["das"],
                        help="das, das_single, gd_only, nets_only, random, random_search, darts2, zarts_rs, zarts_mgs, "
-                       "zarts_gld, sparse_supernet or a plugin's; METHOD:RELAXATION (e.g. das:gumbel) replaces the relaxation (default: das)")
+                       "zarts_gld, sparse_supernet, das_one_phase or a plugin's; METHOD:RELAXATION (e.g. das:gumbel) replaces the relaxation (default: das)")
     group.add_argument("--trials", type=int, default=75, help="trials (seeds) per cell (default: 75, the paper's)")
     group.add_argument("--epochs", type=int, default=50, help="search epochs; retraining uses as many (default: 50)")
     group.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")

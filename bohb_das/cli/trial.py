@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_problem_arguments(parser)
     parser.add_argument("--method", default="das",
                         help="das, das_single, gd_only, nets_only, random, random_search, or beyond the paper "
-                        "darts2, zarts_rs, zarts_mgs, zarts_gld, sparse_supernet, or a plugin's (default: das)")
+                        "darts2, zarts_rs, zarts_mgs, zarts_gld, sparse_supernet, das_one_phase, or a plugin's (default: das)")
     parser.add_argument("--k", type=int, help="random_search: random architectures per trial (default: 5)")
     parser.add_argument("--epochs", type=int, default=50, help="search epochs; retraining uses as many (default: 50)")
     parser.add_argument("--trials", type=int, default=1, help="number of trials (seeds) (default: 1)")
