@@ -39,7 +39,9 @@ class Experiment:
         object.__setattr__(self, "profile", load_profile(self.profile))
         get_problem(self.formation, self.profile)
         OP_SETS[self.ops]
-        SPACES[self.space]
+        own = SPACES[self.space].own_candidates
+        if own is not None and self.ops != "all":
+            raise ConfigError(f"the {self.space} space chooses among {', '.join(own)}, not operations: --ops does not apply to it")
         METHODS[self.method]
         require_integer("width", self.width)
         if not isinstance(self.retrain, bool):

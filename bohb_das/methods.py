@@ -242,7 +242,7 @@ def run_das_single(spec: TrialShape, data: TrialData, hparams: Sequence[HParams]
 def random_genotypes(space: type[SearchSpace], op_names: Sequence[str], seeds: Sequence[int]) -> list[Genotype]:
     """One uniformly random genotype per seed, from that seed's own stream: every edge an independent
     uniform pick among the candidates (``zero``, a dropped edge, included where the space has it)."""
-    candidates = tuple(op_names) + (("zero",) if space.uses_zero else ())
+    candidates = space.options(op_names)
     genotypes = []
     for generator in TrialStreams(seeds, "random-genotype").generators:
         picks = torch.randint(len(candidates), (len(space.edges),), generator=generator).tolist()

@@ -26,7 +26,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from bohb_das.datafiles import SPACES_DIR, names, read_mapping, resolve
 from bohb_das.errors import ConfigError, is_integer, require_choice
@@ -67,6 +67,14 @@ def setting(default: Any, enters: str = "all") -> Any:
 def later(default: Any, enters: str = "all") -> Any:
     """A setting added after records existed: named in a record only where it differs from ``default``."""
     return field(default=default, metadata={"enters": enters, "later": True})
+
+
+@runtime_checkable
+class ProfileReader(Protocol):
+    """A part of a network that reads the profile once built (step sizes, BatchNorm momentum):
+    ``training.build`` hands the profile to every such module."""
+
+    def use_profile(self, profile: "Profile") -> None: ...
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,9 @@ from torch import nn
 
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
-from bohb_das.operations.mixed import MixedOp
 from bohb_das.problems.base import Problem
 from bohb_das.optim import BlockOptimizer, adam, blocks_of, clip_per_trial, per_trial
-from bohb_das.profiles import Profile
+from bohb_das.profiles import Profile, ProfileReader
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import SearchSpace
 
@@ -176,10 +175,10 @@ def evaluate(model: SearchSpace, weights: torch.Tensor, data: TrialData, batch_n
 def build(space: type[SearchSpace], candidates: Sequence[str], data: TrialData, width: int, stream: str) -> SearchSpace:
     """A freshly initialized network of ``space`` for the trials of ``data``, one independent
     initialization per trial (drawn on the CPU, so the same on every device), with the profile's
-    residual form, step sizes and BatchNorm momentum."""
+    residual form, step sizes and BatchNorm momentum (every module's that reads the profile)."""
     model: nn.Module = space(candidates, data.trials, width, TrialStreams(data.seeds, stream),
                              data.profile.skip_init, data.profile.skip_learnable, len(data.problem.signal_shape))
-    for mixed in model.modules():
-        if isinstance(mixed, MixedOp):
-            mixed.use_profile(data.profile)
+    for module in model.modules():
+        if isinstance(module, ProfileReader):
+            module.use_profile(data.profile)
     return model.to(device=data.device, dtype=data.dtype)

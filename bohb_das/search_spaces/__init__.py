@@ -1,11 +1,12 @@
 """Search spaces (supernets over mixed operations) and their discrete architectures (genotypes).
 
-A space is a list of edges, each a ``MixedOp`` over the same candidates; the network takes the
-per-edge mixing weights (T, edges, candidates) as an argument. The supernet passes a relaxation of
+A space is a list of edges, each a ``MixedOp`` over the same candidates (or, in a space with its
+``own_candidates``, such as CLEARER's module types, whatever the space mixes on that edge); the
+network takes the per-edge mixing weights (T, edges, candidates) as an argument. The supernet passes a relaxation of
 alpha (softmax by default); a discrete architecture passes one-hot weights (or, for an edge that
 keeps a mixed path of several operations, their mean), so retraining a genotype uses exactly the
 same code, batched over trials whose genotypes differ. The built-in spaces,
-``sequential`` and ``cell``, are modules of this package registered in ``SPACES`` as a user's plugin
+``sequential``, ``cell`` and ``multiscale``, are modules of this package registered in ``SPACES`` as a user's plugin
 module registers its own (a ``SearchSpace`` subclass whose ``name`` is the name it registers under).
 """
 
@@ -87,6 +88,17 @@ class SearchSpace(nn.Module):
     name: str
     edges: tuple[str, ...]
     uses_zero = False
+    #: What every edge chooses among where the space does not choose operations (CLEARER's module
+    #: types): the operation set (``--ops``) does not apply to such a space.
+    own_candidates: tuple[str, ...] | None = None
+
+    @classmethod
+    def options(cls, op_names: Sequence[str]) -> tuple[str, ...]:
+        """The candidates of every edge: the operation set (with ``zero`` where the space drops
+        edges), or the space's own."""
+        if cls.own_candidates is not None:
+            return cls.own_candidates
+        return tuple(op_names) + (("zero",) if cls.uses_zero else ())
 
     @classmethod
     def groups(cls) -> tuple[tuple[int, ...], ...]:
@@ -97,8 +109,9 @@ class SearchSpace(nn.Module):
     def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
                  skip_init: float = 1.0, skip_learnable: bool = True, dims: int = 1) -> None:
         super().__init__()
-        self.candidates = tuple(candidates) + (("zero",) if self.uses_zero else ())
-        self.mixed = nn.ModuleList(MixedOp(self.candidates, trials, width, init, dims) for _ in self.edges)
+        self.candidates = self.options(candidates)
+        operations = self.own_candidates is None
+        self.mixed = nn.ModuleList(MixedOp(self.candidates, trials, width, init, dims) for _ in self.edges if operations)
         skip = torch.full((trials,), skip_init, dtype=torch.float64)
         if skip_learnable:
             self.skip = nn.Parameter(skip)
