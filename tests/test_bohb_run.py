@@ -615,7 +615,7 @@ def test_conditional_space_runs_under_bohb_with_model_based_picks(tmp_path):
     finish(in_thread(lambda: run_master(run_dir, study, local_workers=2, worker_options=CHEAP, **FAST), 150))
     logged = strict_json_lines(run_dir / "configs.json")
     active = {"gumbel": {"gumbel_tau_max", "gumbel_tau_min"}, "sparsestmax": {"sparsestmax_ramp", "sparsestmax_radius"},
-              "sigmoid": {"zero_one_weight"}, "softmax": set(), "sparsemax": set(), "identity": set()}
+              "sigmoid": {"zero_one_weight"}, "softmax": {"entropy_weight"}, "sparsemax": set(), "identity": set()}
     for _, config, _ in logged:
         conditional = set(config) & set().union(*active.values())
         assert conditional == active[config["relaxation"]]

@@ -1,3 +1,4 @@
+import math
 import pytest
 import torch
 
@@ -110,3 +111,13 @@ def test_zero_one_loss_pushes_sigmoid_weights_away_from_one_half():
     (grad,) = torch.autograd.grad(relaxation("sigmoid").penalty(alpha).sum(), [alpha])
     assert grad[0, 0, 0] < 0 < grad[0, 0, 1]
     assert float(relaxation("softmax").penalty(alpha).abs().sum()) == 0
+
+
+def test_clearer_entropy_term_is_the_weighted_mean_entropy_of_the_edges():
+    alpha = torch.log(torch.tensor([[[1.0, 3.0], [1.0, 1.0]]], dtype=torch.float64)).requires_grad_()
+    entropies = [-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)), math.log(2)]  # w = (1/4, 3/4) and (1/2, 1/2)
+    relax = RELAXATIONS["softmax"](HParams.from_mapping({"entropy_weight": 0.01}))
+    assert float(relax.penalty(alpha.detach())) == pytest.approx(0.01 * sum(entropies) / 2, abs=1e-15)
+    (grad,) = torch.autograd.grad(relax.penalty(alpha).sum(), [alpha])
+    assert grad[0, 0, 1] < 0 < grad[0, 0, 0]  # lowering the loss moves the first edge towards its vertex
+    assert float(grad[0, 1].abs().max()) < 1e-15  # the centre is a maximum of the entropy: no direction

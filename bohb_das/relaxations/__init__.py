@@ -1,6 +1,8 @@
 """Relaxations: how a search turns alpha (T, edges, candidates) into the supernet's mixing weights.
 
-DARTS mixes with a softmax. The alternatives from the related work change what the supernet sees:
+DARTS mixes with a softmax; ``entropy_weight`` adds CLEARER's 0/1 term, the mean entropy of the
+edges' weights, which pushes each towards a vertex. The alternatives from the related work change
+what the supernet sees:
 - ``sparsemax``: the Euclidean projection onto the simplex, exactly zero for weak operations.
 - ``sparsestmax`` (SSN / trilevel NAS): sparsemax with the extra constraint ``||w - u|| >= r`` around
   the simplex centre u; the radius r grows over the search to the distance of a vertex, where the
@@ -23,13 +25,14 @@ plugin module registers its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
-from bohb_das.settings import SettingsSource
+from bohb_das.settings import SETTINGS, Settings, SettingsSource, setting
 
 if TYPE_CHECKING:  # the spaces are independent of the relaxations; only the annotations name them
     from bohb_das.search_spaces import Genotype, SearchSpace
@@ -64,4 +67,20 @@ class Relaxation:
 
 #: Relaxations by name (``--relaxation``, the ``relaxation`` hyperparameter).
 RELAXATIONS: Registry[type[Relaxation]] = Registry("relaxation")
-RELAXATIONS.register("softmax")(Relaxation)
+
+
+@SETTINGS.register("softmax")
+@dataclass(frozen=True)
+class EntropySettings(Settings):
+    entropy_weight: float = setting(0.0, "weight of the mean entropy of the edges' softmax weights (CLEARER: 0.01)", lowest=0)
+
+
+@RELAXATIONS.register("softmax")
+class Softmax(Relaxation):
+    """DARTS' softmax, with CLEARER's 0/1 term of weight ``entropy_weight`` (none by default)."""
+
+    def penalty(self, alpha: torch.Tensor) -> torch.Tensor:
+        weight = self.hp.of(EntropySettings).entropy_weight
+        if weight == 0:
+            return super().penalty(alpha)
+        return -weight * (torch.softmax(alpha, -1) * torch.log_softmax(alpha, -1)).sum(-1).mean(-1)
