@@ -92,3 +92,16 @@ def test_the_operation_set_does_not_apply_and_operation_baselines_are_refused():
         replace(TINY, ops="good")
     with pytest.raises(ConfigError, match="operation 'learnable_gd' is not among"):
         run_trials(replace(TINY, method="gd_only"), [0])
+
+
+def test_clearer_runs_from_its_preset_and_profile():
+    from bohb_das.hparams import load_preset
+    from bohb_das.profiles import load_profile
+    from bohb_das.relaxations import EntropySettings
+
+    hp = load_preset("clearer")
+    assert hp.of(EntropySettings).entropy_weight == 0.01 and hp.alpha_optimizer == "adam" and hp.alpha_lr == 3e-4
+    assert load_profile("clearer").alpha_bn == "running"
+    spec = replace(TINY, formation="denoise2d", hparams=hp, profile="clearer")
+    (result,) = run_trials(spec, [0])
+    assert result.status == "ok" and set(result.genotype["ops"]) <= set(MODULE_TYPES)
