@@ -81,7 +81,7 @@ def _timed_steps(phase: str, seeds: Sequence[int], space: str, ops: str, width: 
     model = build(space_cls, OP_SETS[ops], data, width, "bench-init")
     failures = Failures.none(len(seeds))
     hp = HParams(alpha_warmup=False)
-    shape = (len(seeds), len(space_cls.edges), len(model.candidates))
+    shape = (len(seeds), *model.alpha_shape())
     if phase == "search":
         alpha = nn.Parameter(torch.zeros(shape, device=device))
         arch_step = ArchitectureStep(model, alpha, data.derived("bench-alpha"), hp, failures)

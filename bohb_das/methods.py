@@ -240,13 +240,14 @@ def run_das_single(spec: TrialShape, data: TrialData, hparams: Sequence[HParams]
 
 
 def random_genotypes(space: type[SearchSpace], op_names: Sequence[str], seeds: Sequence[int]) -> list[Genotype]:
-    """One uniformly random genotype per seed, from that seed's own stream: every edge an independent
-    uniform pick among the candidates (``zero``, a dropped edge, included where the space has it)."""
-    candidates = space.options(op_names)
+    """One uniformly random genotype per seed, from that seed's own stream: every row an independent
+    uniform pick among its choice's options (``zero``, a dropped edge, included where the space has it)."""
+    choices = space.choices_for(op_names)
     genotypes = []
     for generator in TrialStreams(seeds, "random-genotype").generators:
-        picks = torch.randint(len(candidates), (len(space.edges),), generator=generator).tolist()
-        genotypes.append(Genotype(space.name, tuple(None if candidates[k] == "zero" else candidates[k] for k in picks)))
+        picks = [choice.options[k] for choice in choices
+                 for k in torch.randint(len(choice.options), (len(choice.labels),), generator=generator).tolist()]
+        genotypes.append(Genotype(space.name, tuple(None if pick == "zero" else pick for pick in picks)))
     return genotypes
 
 

@@ -2,8 +2,8 @@
 
 Each search step is one architecture step on a fresh batch from the validation distribution (skipped
 while alpha is in warm-up), then one weight step on a fresh training batch (paper 2, SPEC 4). Alpha
-(T, edges, candidates) reaches the supernet through a relaxation (``bohb_das.relaxations``, softmax by
-default). The architecture step applies one of ``bohb_das.updates``: first-order DAS, second-order
+(T, rows, options: the space's ``alpha_shape``) reaches the supernet through a relaxation
+(``bohb_das.relaxations``, softmax by default; each of a space's choices through its own). The architecture step applies one of ``bohb_das.updates``: first-order DAS, second-order
 unrolled DARTS or a ZARTS zero-order update. All of them see the same objective: the validation
 loss at the relaxed weights plus the relaxation's penalty.
 """
@@ -19,7 +19,7 @@ from torch import nn
 from bohb_das.hparams import HParams
 from bohb_das.operations import Context
 from bohb_das.optim import BlockOptimizer, alpha_optimizer, blocks_of, per_trial, trial_values
-from bohb_das.relaxations import RELAXATIONS
+from bohb_das.relaxations import RELAXATIONS, ArchitectureRelaxation
 from bohb_das.rng import TrialStreams
 from bohb_das.search_spaces import Genotype, SearchSpace
 from bohb_das.updates import UPDATES
@@ -31,7 +31,7 @@ ALPHA_WARMUP_FRACTION = 0.2
 @dataclass
 class SearchOutcome:
     genotypes: list[Genotype]
-    alphas: torch.Tensor  # (T, edges, candidates)
+    alphas: torch.Tensor  # (T, rows, options)
     one_shot_psnr: torch.Tensor  # (T,)
     supernet: SearchSpace  # as the search left it: a one-phase method fine-tunes it
 
@@ -55,7 +55,10 @@ class ArchitectureStep:
         self.rule = UPDATES[update]
         self.blocks = blocks_of(per_trial(hp, data.trials))
         self.shared = self.blocks[0].hparams
-        self.relaxation = RELAXATIONS[self.shared.relaxation](self.shared)
+        self.relaxation = ArchitectureRelaxation([
+            (rows, options, RELAXATIONS[choice.relaxation or self.shared.relaxation](self.shared))
+            for (rows, options), choice in zip(model.blocks(), model.choices)
+        ])
         device = data.device
         self.noise = TrialStreams(data.seeds, "relaxation-noise", device)
         self.directions = TrialStreams(data.seeds, "zero-order-directions", device)
@@ -200,7 +203,7 @@ def das_search(
     (DAS-single: pretrained operations frozen inside the supernet).
     """
     model = build(space, candidates, data, width, "search-init") if model is None else model
-    alpha = nn.Parameter(initial_alpha(data, (len(space.edges), len(model.candidates))))
+    alpha = nn.Parameter(initial_alpha(data, model.alpha_shape()))
     arch_step = ArchitectureStep(model, alpha, data.derived("search-alpha"), hp, failures, update)
     with torch.no_grad():
         alpha.copy_(arch_step.relaxation.initial(alpha))
@@ -213,7 +216,7 @@ def das_search(
         search_alpha_only(arch_step, epochs, failures, progress)
     final = arch_step.relaxation(alpha.detach(), 1.0)  # the end of the schedules, without noise
     one_shot = evaluate(model, final, data.derived("eval-one-shot"), data.profile.one_shot_bn)
-    return SearchOutcome(arch_step.relaxation.architecture(model, alpha.detach()), alpha.detach(), one_shot, model)
+    return SearchOutcome(model.genotypes(arch_step.relaxation.kept(alpha.detach())), alpha.detach(), one_shot, model)
 
 
 def search_alpha_only(arch_step: ArchitectureStep, epochs: int, failures: Failures, progress: Progress | None) -> None:

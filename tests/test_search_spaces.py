@@ -21,7 +21,7 @@ def data(seeds=(0, 1)):
 def test_every_space_maps_signals_to_signals(space, ops):
     p = data()
     model = build(SPACES[space], OP_SETS[ops], p, 4, "init")
-    weights = torch.softmax(torch.randn(2, len(model.edges), len(model.candidates), dtype=torch.float64), -1)
+    weights = torch.softmax(torch.randn(2, *model.alpha_shape(), dtype=torch.float64), -1)
     x, ctx = p.batch()
     assert model(ctx.u0, weights, ctx).shape == x.shape == (2, p.problem.batch_size, 50)
 
@@ -48,7 +48,7 @@ def test_discretize_keeps_argmax_and_drops_zero_edges():
 @pytest.mark.parametrize("space", sorted(SPACES))
 def test_genotype_round_trips_through_json(space):
     model = build(SPACES[space], OP_SETS["all"], data(), 4, "init")
-    genotype = model.discretize(torch.randn(2, len(model.edges), len(model.candidates)))[1]
+    genotype = model.discretize(torch.randn(2, *model.alpha_shape()))[1]
     again = Genotype.from_json(json.loads(json.dumps(genotype.to_json())))
     assert again == genotype
     assert str(again)

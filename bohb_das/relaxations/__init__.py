@@ -17,7 +17,9 @@ what the supernet sees:
   makes sparse.
 
 Every relaxation is monotone in alpha, so the argmax architecture is the argmax of alpha whatever the
-relaxation; a relaxation names its architecture (``architecture``: the argmax by default). ``progress`` (0 at the first step, 1 at the end) drives the schedules; the one-shot
+relaxation; a relaxation names what its architecture keeps (``kept``: the argmax by default). An
+architecture of several choices (``bohb_das.search_spaces.Choice``) relaxes each choice's block of
+alpha on its own (``ArchitectureRelaxation``). ``progress`` (0 at the first step, 1 at the end) drives the schedules; the one-shot
 supernet is evaluated with the weights at progress 1 and without noise. Softmax is the base class
 here; each other built-in is a module of this package, registered in ``RELAXATIONS`` as a user's
 plugin module registers its own.
@@ -26,16 +28,14 @@ plugin module registers its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from bohb_das.registry import Registry
 from bohb_das.rng import TrialStreams
 from bohb_das.settings import SETTINGS, Settings, SettingsSource, setting
-
-if TYPE_CHECKING:  # the spaces are independent of the relaxations; only the annotations name them
-    from bohb_das.search_spaces import Genotype, SearchSpace
 
 
 class Relaxation:
@@ -60,9 +60,10 @@ class Relaxation:
         """Where alpha starts, from the profile's draw around 0 (which softmax maps to uniform weights)."""
         return alpha
 
-    def architecture(self, model: "SearchSpace", alpha: torch.Tensor) -> "list[Genotype]":
-        """The genotype each trial's search ends with: the argmax of alpha on every edge."""
-        return model.discretize(alpha)
+    def kept(self, alpha: torch.Tensor) -> torch.Tensor:
+        """(T, rows, options) booleans: what each trial's architecture keeps, the argmax of alpha on
+        every row."""
+        return F.one_hot(alpha.argmax(-1), alpha.shape[-1]).bool()
 
 
 #: Relaxations by name (``--relaxation``, the ``relaxation`` hyperparameter).
@@ -84,3 +85,52 @@ class Softmax(Relaxation):
         if weight == 0:
             return super().penalty(alpha)
         return -weight * (torch.softmax(alpha, -1) * torch.log_softmax(alpha, -1)).sum(-1).mean(-1)
+
+
+class ArchitectureRelaxation:
+    """The relaxation of a whole architecture: every choice's block of alpha (``rows``, its first
+    ``options`` columns: ``SearchSpace.blocks``) through that choice's relaxation, zeros beyond a
+    block's options. With one choice filling alpha it is that choice's relaxation itself."""
+
+    def __init__(self, parts: Sequence[tuple[slice, int, Relaxation]]) -> None:
+        self.parts = list(parts)
+
+    def _whole(self, alpha: torch.Tensor) -> Relaxation | None:
+        """The one relaxation of all of alpha, where there is one."""
+        rows, options, relaxation = self.parts[0]
+        whole = len(self.parts) == 1 and options == alpha.shape[-1] and rows.stop == alpha.shape[1]
+        return relaxation if whole else None
+
+    def __call__(self, alpha: torch.Tensor, progress: float = 1.0, noise: TrialStreams | None = None) -> torch.Tensor:
+        whole = self._whole(alpha)
+        if whole is not None:
+            return whole(alpha, progress, noise)
+        width = alpha.shape[-1]
+        return torch.cat([F.pad(relax(alpha[:, rows, :k], progress, noise), (0, width - k)) for rows, k, relax in self.parts], 1)
+
+    def penalty(self, alpha: torch.Tensor) -> torch.Tensor:
+        """(T,) every choice's penalty, summed."""
+        whole = self._whole(alpha)
+        if whole is not None:
+            return whole.penalty(alpha)
+        return sum(relax.penalty(alpha[:, rows, :k]) for rows, k, relax in self.parts)
+
+    def initial(self, alpha: torch.Tensor) -> torch.Tensor:
+        """Each block where its relaxation starts it; zeros beyond a block's options."""
+        whole = self._whole(alpha)
+        if whole is not None:
+            return whole.initial(alpha)
+        out = torch.zeros_like(alpha)
+        for rows, k, relax in self.parts:
+            out[:, rows, :k] = relax.initial(alpha[:, rows, :k])
+        return out
+
+    def kept(self, alpha: torch.Tensor) -> torch.Tensor:
+        """(T, rows, options) booleans: every block's own ``kept``, nothing beyond its options."""
+        whole = self._whole(alpha)
+        if whole is not None:
+            return whole.kept(alpha)
+        out = torch.zeros_like(alpha, dtype=torch.bool)
+        for rows, k, relax in self.parts:
+            out[:, rows, :k] = relax.kept(alpha[:, rows, :k])
+        return out

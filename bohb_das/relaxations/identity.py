@@ -7,7 +7,6 @@ import torch
 
 from bohb_das.relaxations import RELAXATIONS, Relaxation
 from bohb_das.rng import TrialStreams
-from bohb_das.search_spaces import Genotype, SearchSpace
 
 
 @RELAXATIONS.register("identity")
@@ -25,5 +24,6 @@ class Identity(Relaxation):
     def initial(self, alpha: torch.Tensor) -> torch.Tensor:
         return alpha + 1 / alpha.shape[-1]
 
-    def architecture(self, model: SearchSpace, alpha: torch.Tensor) -> list[Genotype]:
-        return model.support(alpha)
+    def kept(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The support of alpha."""
+        return alpha != 0

@@ -1,8 +1,11 @@
 """Search spaces (supernets over mixed operations) and their discrete architectures (genotypes).
 
 A space is a list of edges, each a ``MixedOp`` over the same candidates (or, in a space with its
-``own_candidates``, such as CLEARER's module types, whatever the space mixes on that edge); the
-network takes the per-edge mixing weights (T, edges, candidates) as an argument. The supernet passes a relaxation of
+``own_candidates``, such as CLEARER's module types, whatever the space mixes on that edge); a space
+may add other decisions (``extra_choices``: a width per layer, the network's exit), each a
+``Choice`` of rows over options of its own, relaxed on its own. The network takes the mixing weights
+(T, rows, options) as an argument: the edges' rows first, then every extra choice's, each row's
+weights in its first columns (as many as its choice has options; zeros beyond). The supernet passes a relaxation of
 alpha (softmax by default); a discrete architecture passes one-hot weights (or, for an edge that
 keeps a mixed path of several operations, their mean), so retraining a genotype uses exactly the
 same code, batched over trials whose genotypes differ. The built-in spaces,
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bohb_das.errors import ConfigError
@@ -40,10 +44,23 @@ def as_edge(ops: Sequence[str]) -> str | tuple[str, ...] | None:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """Rows of an architecture (``labels``, one each) that choose among the same ``options``: the
+    operations of a space's edges, or another decision; ``relaxation`` fixes the relaxation of its
+    rows (None: the trial's)."""
+
+    name: str
+    labels: tuple[str, ...]
+    options: tuple[str, ...]
+    relaxation: str | None = None
+
+
+@dataclass(frozen=True)
 class Genotype:
-    """What each edge of ``space`` keeps, in edge order: one operation's name (the argmax
-    architecture), a tuple of several in the candidates' order (a mixed path, their mean: the
-    sparse supernet's support), or None for a dropped edge."""
+    """What each row of ``space`` keeps, in row order (``SearchSpace.labels``: the edges, then any
+    other decisions): one option's name (the argmax architecture), a tuple of several in the
+    options' order (a mixed path, their mean: the sparse supernet's support), or None for a dropped
+    edge."""
 
     space: str
     ops: tuple[str | tuple[str, ...] | None, ...]
@@ -58,9 +75,9 @@ class Genotype:
             raise ConfigError(f"a genotype is {{'space': ..., 'ops': [...]}}, got {value!r}")
         if value["space"] not in SPACES:
             raise ConfigError(f"unknown search space {value['space']!r} in genotype")
-        space = SPACES[value["space"]]
-        if len(value["ops"]) != len(space.edges):
-            raise ConfigError(f"a {value['space']} genotype has {len(space.edges)} ops, got {len(value['ops'])}")
+        rows = len(SPACES[value["space"]].labels())
+        if len(value["ops"]) != rows:
+            raise ConfigError(f"a {value['space']} genotype has {rows} ops, got {len(value['ops'])}")
         ops = []
         for op in value["ops"]:
             if isinstance(op, list) and len(op) > 1 and all(isinstance(o, str) for o in op) and len(set(op)) == len(op):
@@ -91,6 +108,8 @@ class SearchSpace(nn.Module):
     #: What every edge chooses among where the space does not choose operations (CLEARER's module
     #: types): the operation set (``--ops``) does not apply to such a space.
     own_candidates: tuple[str, ...] | None = None
+    #: The decisions beside the edges' operations, in row order after the edges.
+    extra_choices: tuple[Choice, ...] = ()
 
     @classmethod
     def options(cls, op_names: Sequence[str]) -> tuple[str, ...]:
@@ -101,15 +120,26 @@ class SearchSpace(nn.Module):
         return tuple(op_names) + (("zero",) if cls.uses_zero else ())
 
     @classmethod
+    def choices_for(cls, op_names: Sequence[str]) -> tuple[Choice, ...]:
+        """Every choice of the architecture: the edges' operations, then the extra ones."""
+        return (Choice("operations", cls.edges, cls.options(op_names)), *cls.extra_choices)
+
+    @classmethod
+    def labels(cls) -> tuple[str, ...]:
+        """The rows of the architecture: the edges, then every extra choice's."""
+        return cls.edges + tuple(label for choice in cls.extra_choices for label in choice.labels)
+
+    @classmethod
     def groups(cls) -> tuple[tuple[int, ...], ...]:
-        """The edges grouped by the node they enter (the sparse supernet's group lasso drops whole
-        groups): by default every edge enters a node of its own."""
-        return tuple((e,) for e in range(len(cls.edges)))
+        """The rows grouped by the node they enter (the sparse supernet's group lasso drops whole
+        groups): by default every row is a group of its own."""
+        return tuple((r,) for r in range(len(cls.labels())))
 
     def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams,
                  skip_init: float = 1.0, skip_learnable: bool = True, dims: int = 1) -> None:
         super().__init__()
         self.candidates = self.options(candidates)
+        self.choices = self.choices_for(candidates)
         operations = self.own_candidates is None
         self.mixed = nn.ModuleList(MixedOp(self.candidates, trials, width, init, dims) for _ in self.edges if operations)
         skip = torch.full((trials,), skip_init, dtype=torch.float64)
@@ -126,29 +156,45 @@ class SearchSpace(nn.Module):
 
     @classmethod
     def describe(cls, ops: Sequence[str | tuple[str, ...] | None]) -> str:
-        """One line for a genotype of this space: each kept edge as ``label:op`` (``label:a+b`` for
+        """One line for a genotype of this space: each kept row as ``label:op`` (``label:a+b`` for
         a mixed path)."""
-        kept = [f"{label}:{'+'.join(edge_ops(op))}" for label, op in zip(cls.edges, ops) if op is not None]
+        kept = [f"{label}:{'+'.join(edge_ops(op))}" for label, op in zip(cls.labels(), ops) if op is not None]
         return " ".join(kept) if kept else "(empty)"
 
-    def discretize(self, weights: torch.Tensor) -> list[Genotype]:
-        """The argmax op of every edge, per trial; a ``zero`` edge is dropped."""
-        best = weights.argmax(-1).tolist()
-        return [
-            Genotype(self.name, tuple(None if self.candidates[k] == "zero" else self.candidates[k] for k in row))
-            for row in best
-        ]
+    def alpha_shape(self) -> tuple[int, int]:
+        """(rows, options) of one trial's alpha: every row, as many columns as the largest choice."""
+        return len(self.labels()), max(len(choice.options) for choice in self.choices)
 
-    def support(self, weights: torch.Tensor) -> list[Genotype]:
-        """Every op of non-zero weight on each edge, per trial (a mixed path where several are);
-        ``zero`` is never kept, and an edge with none is dropped."""
-        kept = (weights != 0).tolist()
+    def blocks(self) -> list[tuple[slice, int]]:
+        """Each choice's rows and its number of options: the block ``weights[:, rows, :options]``."""
+        out, start = [], 0
+        for choice in self.choices:
+            out.append((slice(start, start + len(choice.labels)), len(choice.options)))
+            start += len(choice.labels)
+        return out
+
+    def genotypes(self, kept: torch.Tensor) -> list[Genotype]:
+        """Per trial, the options ``kept`` ((T, rows, options) booleans) on every row: one, several (a
+        mixed path) or none (a dropped edge); ``zero`` is never kept."""
+        options = [choice.options for choice in self.choices for _ in choice.labels]
         return [
             Genotype(self.name, tuple(
-                as_edge([c for c, keep in zip(self.candidates, edge) if keep and c != "zero"]) for edge in row
+                as_edge([o for o, keep in zip(names, row) if keep and o != "zero"]) for names, row in zip(options, trial)
             ))
-            for row in kept
+            for trial in kept.tolist()
         ]
+
+    def discretize(self, weights: torch.Tensor) -> list[Genotype]:
+        """The argmax option of every row, per trial; a ``zero`` edge is dropped."""
+        kept = torch.zeros_like(weights, dtype=torch.bool)
+        for rows, options in self.blocks():
+            kept[:, rows, :options] = F.one_hot(weights[:, rows, :options].argmax(-1), options).bool()
+        return self.genotypes(kept)
+
+    def support(self, weights: torch.Tensor) -> list[Genotype]:
+        """Every option of non-zero weight on each row, per trial (a mixed path where several are);
+        ``zero`` is never kept, and an edge with none is dropped."""
+        return self.genotypes(weights != 0)
 
     def replicate(self, copies: int) -> "SearchSpace":
         """A new network of ``T * copies`` trials whose trial ``t * copies + c`` is a copy of trial t
@@ -170,21 +216,22 @@ class SearchSpace(nn.Module):
         return weights
 
     def one_hot(self, genotypes: Sequence[Genotype]) -> torch.Tensor:
-        """(T, edges, candidates) weights that make this supernet compute the given architectures:
-        one-hot on an edge that keeps one operation, ``1 / n`` on each of a mixed path's n (their
+        """(T, rows, options) weights that make this supernet compute the given architectures:
+        one-hot on a row that keeps one option, ``1 / n`` on each of a mixed path's n (their
         mean: a sum would double the signal at every layer of a chain whose operations carry their
         input, 2^10 through the sequential space); a dropped edge is ``zero`` where the space has
         it, else a row of zeros (the sparse supernet may empty a layer)."""
-        index = {name: k for k, name in enumerate(self.candidates)}
-        weights = torch.zeros(len(genotypes), len(self.edges), len(self.candidates), dtype=self.skip.dtype)
+        rows = [(choice, {name: k for k, name in enumerate(choice.options)}) for choice in self.choices for _ in choice.labels]
+        weights = torch.zeros(len(genotypes), *self.alpha_shape(), dtype=self.skip.dtype)
         for t, genotype in enumerate(genotypes):
             if genotype.space != self.name:
                 raise ConfigError(f"a {genotype.space} genotype cannot run in the {self.name} space")
-            for e, op in enumerate(genotype.ops):
-                kept = edge_ops(op) or (("zero",) if self.uses_zero else ())
+            for r, (op, (choice, index)) in enumerate(zip(genotype.ops, rows)):
+                kept = edge_ops(op) or (("zero",) if "zero" in index else ())
                 for name in kept:
                     if name not in index:
-                        raise ConfigError(f"operation {name!r} is not among {self.candidates}")
-                    weights[t, e, index[name]] = 1 / len(kept)
+                        what = "operation" if choice.name == "operations" else choice.name
+                        raise ConfigError(f"{what} {name!r} is not among {choice.options}")
+                    weights[t, r, index[name]] = 1 / len(kept)
         return weights.to(self.skip.device)
 
