@@ -122,8 +122,10 @@ class MixedOp(nn.Module):
             return self.tau_max * torch.sigmoid(self.rho)
         return self.rho
 
-    def forward(self, u: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
-        """``u``: (T, B, *signal); ``weights``: (T, K) over this op's candidates.
+    def forward(self, u: torch.Tensor, weights: torch.Tensor, ctx: Context, hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """``u``: (T, B, *signal); ``weights``: (T, K) over this op's candidates (any columns beyond
+        K are ignored); ``hidden``: (T, width) scales of every net's hidden channels (a width choice:
+        ones on the channels a narrower net keeps, zeros beyond), None for ones.
 
         With ``chosen`` set (``SearchSpace.fix``) only the candidates that some trial of the batch
         chose are computed, and each trial's networks are its chosen one's channels alone: the same
@@ -145,13 +147,14 @@ class MixedOp(nn.Module):
             if op.learned_net:
                 coefs.append(weights[:, k] * (-tau if op.step else 1))
         if any(used[k] for k in self.net_ops):
-            out = out + self._nets(u, torch.stack(coefs, 1))
+            out = out + self._nets(u, torch.stack(coefs, 1), hidden)
         return out
 
-    def _nets(self, u: torch.Tensor, coefs: torch.Tensor) -> torch.Tensor:
+    def _nets(self, u: torch.Tensor, coefs: torch.Tensor, hidden: torch.Tensor | None = None) -> torch.Tensor:
         """``sum_j coefs[:, j] * n_j(u)`` over this op's networks, in one fused pass; with ``chosen``
         set, over each trial's chosen network alone (any one, with coefficient 0, where it chose none; the
-        fused kernel skips those trials)."""
+        fused kernel skips those trials). ``hidden`` scales the hidden channels after the ReLU, folded
+        into the second convolution like the coefficients."""
         w1, gamma, beta, w2, b2 = self.w1, self.gamma, self.beta, self.w2, self.b2
         running = (self.running_mean, self.running_var)
         channels = active = None
@@ -165,16 +168,19 @@ class MixedOp(nn.Module):
             w2 = w2.gather(1, channels[:, :, None].expand(-1, -1, w2.shape[2]))
             gamma, beta, b2, coefs = gamma.gather(1, channels), beta.gather(1, channels), b2.gather(1, net), coefs.gather(1, net)
             running = tuple(stat.gather(1, channels) for stat in running)
+        scale = coefs.repeat_interleave(self.width, dim=1)  # (T, hidden channels of the nets computed)
+        if hidden is not None:
+            scale = scale * hidden.repeat(1, coefs.shape[1])
         if self.dims == 2:
-            return self._nets_2d(u, w1, gamma, beta, w2, coefs, b2, running, channels)
+            return self._nets_2d(u, w1, gamma, beta, w2, coefs, scale, b2, running, channels)
         if self.training:
             mean, var = self._batch_statistics(u, w1, channels)
         else:
             mean, var = running
-        scale = gamma * torch.rsqrt(var + BN_EPS)
-        shift = beta - mean * scale
-        w1 = w1 * scale[:, None, :]
-        w2 = w2 * coefs.repeat_interleave(self.width, dim=1)[:, :, None]
+        bn_scale = gamma * torch.rsqrt(var + BN_EPS)
+        shift = beta - mean * bn_scale
+        w1 = w1 * bn_scale[:, None, :]
+        w2 = w2 * scale[:, :, None]
         bias = (coefs * b2).sum(1)[:, None, None]
         if fused_available(u.device):
             return FusedNet.apply(u, w1, shift, w2.transpose(1, 2), active) + bias
@@ -205,7 +211,7 @@ class MixedOp(nn.Module):
                 stat.scatter_(1, channels, stat.gather(1, channels).lerp(value, self.bn_momentum))
 
     def _nets_2d(self, u: torch.Tensor, w1: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, w2: torch.Tensor,
-                 coefs: torch.Tensor, b2: torch.Tensor, running: tuple[torch.Tensor, torch.Tensor],
+                 coefs: torch.Tensor, scale: torch.Tensor, b2: torch.Tensor, running: tuple[torch.Tensor, torch.Tensor],
                  channels: torch.Tensor | None) -> torch.Tensor:
         """The networks on images, as batched matrix products over the 3x3 neighbourhoods (im2col:
         PyTorch's grouped Conv2d backward took 50 ms a call here), BatchNorm from the pre-activations."""
@@ -217,9 +223,9 @@ class MixedOp(nn.Module):
             self._update_running(mean.detach(), var.detach(), b * h * w, channels)
         else:
             mean, var = running
-        scale = gamma * torch.rsqrt(var + BN_EPS)
-        hidden = torch.relu(pre * scale[:, None, :] + (beta - mean * scale)[:, None, :])
-        w2 = w2 * coefs.repeat_interleave(self.width, dim=1)[:, :, None]
+        bn_scale = gamma * torch.rsqrt(var + BN_EPS)
+        hidden = torch.relu(pre * bn_scale[:, None, :] + (beta - mean * bn_scale)[:, None, :])
+        w2 = w2 * scale[:, :, None]
         # fold adds column k at offset -d_k; a convolution reads it at +d_k: hence the reversed taps
         z = (hidden @ w2.flip(-1)).view(t, b, h * w, 9).transpose(2, 3).reshape(t * b, 9, h * w)
         out = F.fold(z, (h, w), 3, padding=1).view(t, b, h, w)
