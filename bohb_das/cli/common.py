@@ -32,8 +32,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                         "deblur2d, superres2d, superres2d_x4, denoise2d (32x32 image patches) or a plugin's (default: blur)")
     parser.add_argument("--ops", default="all", help="operation set: good, all or a plugin's (default: all)")
     parser.add_argument("--space", default="sequential",
-                        help="search space: sequential, cell, multiscale (CLEARER's; its own candidates, no --ops) "
-                        "or a plugin's (default: sequential)")
+                        help="search space: sequential, cell, multiscale (CLEARER's; its own candidates, no --ops), "
+                        "trilevel (Trilevel NAS's: operations, widths, exit) or a plugin's (default: sequential)")
     parser.add_argument("--width", type=int, default=32, help="channels C of the small conv nets (default: 32)")
 
 
