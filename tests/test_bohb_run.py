@@ -191,6 +191,24 @@ def test_a_multi_slot_worker_trains_a_rung_together_with_the_single_slot_results
     assert len({pid for pid, _ in started_jobs(tmp_path / "slots")}) == 1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("system", [
+    dict(space="multiscale", formation="denoise"),  # CLEARER's space
+    dict(space="trilevel", method="das_one_phase", relaxation="sparsestmax"),  # Trilevel NAS
+    dict(method="sparse_supernet", relaxation="identity", ops="good"),  # the sparse supernet
+])
+def test_bohb_optimizes_each_related_system_with_two_real_workers(tmp_path, system):
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    study = Study(**{"target": "arch", "iterations": 2, "min_budget": 1, "max_budget": 3, "width": 4, **system})
+    run_dir = tmp_path / "run"
+    report = finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, **FAST), 300))
+    results = strict_json_lines(run_dir / "results.json")
+    assert len(results) == 6 and all(r[3]["info"]["status"] == "ok" for r in results)
+    space = system.get("space", "sequential")
+    assert all(r[3]["info"]["genotype"]["space"] == space for r in results)
+    assert report["incumbent"]["arch_psnr"] > 0 and read_manifest(run_dir)["space"] == space
+
+
 def test_query_agrees_with_hpbandster_and_exports_a_loadable_preset(das_run, tmp_path):
     run_dir, _, _ = das_run
     report = query(run_dir, top=3)
