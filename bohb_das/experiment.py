@@ -41,7 +41,7 @@ class Experiment:
         OP_SETS[self.ops]
         own = SPACES[self.space].own_candidates
         if own is not None and self.ops != "all":
-            raise ConfigError(f"the {self.space} space chooses among {', '.join(own)}, not operations: --ops does not apply to it")
+            raise ConfigError(f"the {self.space} space chooses among {', '.join(own)}, not operations: --ops does not apply to it (leave it at all, got {self.ops})")
         METHODS[self.method]
         require_integer("width", self.width)
         if not isinstance(self.retrain, bool):

@@ -3,6 +3,7 @@
 #   results/run.sh                      # everything: calibration, Tables 1-4, Figures 3-4, heatmap, comparison
 #   results/run.sh table1 table3 fig3   # only these
 #   results/run.sh images               # Table 1 on 2-D deblurring (not part of "everything")
+#   results/run.sh related              # DAS, CLEARER, Trilevel NAS, the sparse supernet (not part of "everything")
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3 fig4 transfer
 #                                       # the default profile (round 2's choice) at the paper's 75 trials
 #   PROFILE=paper-ascale8 TRIALS=24 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2 table4
@@ -118,6 +119,15 @@ for target in "${targets[@]}"; do
       $BD table "${IMG[@]}" --ops good --methods gd_only nets_only das random random_search --output "$OUT/images/table1_deblur2d_good.md"
       $BD table "${IMG[@]}" --ops all --methods das random random_search --output "$OUT/images/table1_deblur2d_all.md"
       $BD table "${IMG[@]}" --ops good all --methods das random --layout stats --output "$OUT/images/table1_deblur2d_stats.md" ;;
+    related)  # the related systems beside DAS on 1-D blur and three 2-D problems (results/related/README.md), small scale
+      REL=(--formations blur deblur2d denoise2d superres2d_x4 --trials "${REL_TRIALS:-8}" --epochs "${REL_EPOCHS:-10}"
+           --width "${REL_WIDTH:-8}" --k "$K" "${RUN[@]}" --output /dev/null)
+      mkdir -p "$OUT/related"
+      $BD table "${REL[@]}" --space sequential --ops all --methods das --hparams H1 --save-trials "$TMP/rel-das.jsonl"
+      $BD table "${REL[@]}" --space multiscale --ops all --methods das --hparams clearer --profile clearer --save-trials "$TMP/rel-clearer.jsonl"
+      $BD table "${REL[@]}" --space trilevel --ops all --methods das_one_phase --hparams trilevel --save-trials "$TMP/rel-trilevel.jsonl"
+      $BD table "${REL[@]}" --space sequential --ops all --methods sparse_supernet --hparams sparse-supernet --save-trials "$TMP/rel-sparse.jsonl"
+      $BD table --from "$TMP"/rel-*.jsonl --layout stats --output "$OUT/related/stats.md" ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
 done
