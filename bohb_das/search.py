@@ -3,8 +3,9 @@
 Each search step is one architecture step on a fresh batch from the validation distribution (skipped
 while alpha is in warm-up), then one weight step on a fresh training batch (paper 2, SPEC 4). Alpha
 (T, rows, options: the space's ``alpha_shape``) reaches the supernet through a relaxation
-(``bohb_das.relaxations``, softmax by default; each of a space's choices through its own). The architecture step applies one of ``bohb_das.updates``: first-order DAS, second-order
-unrolled DARTS or a ZARTS zero-order update. All of them see the same objective: the validation
+(``bohb_das.relaxations``, softmax by default; each of a space's choices through its own). The
+architecture step applies one of ``bohb_das.updates``: first-order DAS, second-order unrolled DARTS,
+a ZARTS zero-order update or the sparse supernet's proximal one. All of them see the same objective: the validation
 loss at the relaxed weights plus the relaxation's penalty.
 """
 

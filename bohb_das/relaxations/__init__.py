@@ -1,4 +1,4 @@
-"""Relaxations: how a search turns alpha (T, edges, candidates) into the supernet's mixing weights.
+"""Relaxations: how a search turns alpha (T, rows, options) into the supernet's mixing weights.
 
 DARTS mixes with a softmax; ``entropy_weight`` adds CLEARER's 0/1 term, the mean entropy of the
 edges' weights, which pushes each towards a vertex. The alternatives from the related work change
@@ -19,8 +19,9 @@ what the supernet sees:
 Every relaxation is monotone in alpha, so the argmax architecture is the argmax of alpha whatever the
 relaxation; a relaxation names what its architecture keeps (``kept``: the argmax by default). An
 architecture of several choices (``bohb_das.search_spaces.Choice``) relaxes each choice's block of
-alpha on its own (``ArchitectureRelaxation``). ``progress`` (0 at the first step, 1 at the end) drives the schedules; the one-shot
-supernet is evaluated with the weights at progress 1 and without noise. Softmax is the base class
+alpha on its own (``ArchitectureRelaxation``). ``progress`` (0 at the first step, 1 at the end)
+drives the schedules; the one-shot supernet is evaluated with the weights at progress 1 and without
+noise. Softmax is the base class
 here; each other built-in is a module of this package, registered in ``RELAXATIONS`` as a user's
 plugin module registers its own.
 """
