@@ -14,7 +14,10 @@ hyperparameter set's relaxation replaced; tables show it under that name.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import statistics
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -27,10 +30,13 @@ from bohb_das.errors import ConfigError, is_integer, require_choice, require_int
 from bohb_das.experiment import Experiment
 from bohb_das.hparams import HParams
 from bohb_das.methods import matched_k
-from bohb_das.profiles import Profile, load_profile
-from bohb_das.results import TrialRecord, group_statistics, label
+from bohb_das.operations import OP_SETS
+from bohb_das.problems import get_problem
+from bohb_das.profiles import Profile, load_profile, profile_of_record
+from bohb_das.results import TrialRecord, group_key, group_statistics, label
+from bohb_das.search_spaces import SPACES, Genotype
 from bohb_das.targets import Target
-from bohb_das.training import Progress
+from bohb_das.training import Progress, architecture_size
 from bohb_das.trial import METHODS, TrialSpec
 
 FORMATS = ("markdown", "csv", "latex")
@@ -184,8 +190,30 @@ def _layout(records: Sequence[TrialRecord], target: Target | str, column_axes: t
 
 
 def stats_table(records: Sequence[TrialRecord], seed: int = 0) -> pd.DataFrame:
-    """Every statistic, one row per group."""
-    return pd.DataFrame(group_statistics(records, seed)).rename(columns={"hparams_name": "hparams"})
+    """Every statistic, one row per group, and ``parameters``: the median size of the architectures
+    found (``training.architecture_size``; NaN for a group without genotypes)."""
+    table = pd.DataFrame(group_statistics(records, seed)).rename(columns={"hparams_name": "hparams"})
+    sizes: dict[tuple, list[float]] = {}
+    for record in records:
+        sizes.setdefault(group_key(record), []).append(found_size(record))
+    table["parameters"] = [statistics.median(v) if (v := [x for x in group if math.isfinite(x)]) else math.nan
+                           for group in sizes.values()]
+    return table
+
+
+@functools.lru_cache(maxsize=None)
+def _size(space: str, ops: str, width: int, formation: str, profile: str, genotype: str) -> int:
+    problem = get_problem(formation, Profile.from_mapping(json.loads(profile)))
+    return architecture_size(SPACES[space], OP_SETS[ops], Genotype.from_json(json.loads(genotype)), problem, width)
+
+
+def found_size(record: TrialRecord) -> float:
+    """The parameter entries of the architecture a trial found (NaN without one)."""
+    if record.genotype is None:
+        return math.nan
+    spec = record.spec
+    return float(_size(spec["space"], spec["ops"], spec["width"], spec["formation"],
+                       json.dumps(profile_of_record(spec).to_dict(), sort_keys=True), json.dumps(record.genotype)))
 
 
 def render(table: pd.DataFrame, fmt: str = "markdown", digits: int = 2) -> str:

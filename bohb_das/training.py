@@ -21,7 +21,7 @@ from bohb_das.problems.base import Problem
 from bohb_das.optim import BlockOptimizer, adam, blocks_of, clip_per_trial, per_trial
 from bohb_das.profiles import Profile, ProfileReader
 from bohb_das.rng import TrialStreams
-from bohb_das.search_spaces import SearchSpace
+from bohb_das.search_spaces import Genotype, SearchSpace
 
 STEPS_PER_EPOCH = 19  # of the problem's batch size: 2432 signals per epoch for the 1-D problems
 WEIGHT_WARMUP_FRACTION = 0.1
@@ -182,3 +182,22 @@ def build(space: type[SearchSpace], candidates: Sequence[str], data: TrialData, 
         if isinstance(module, ProfileReader):
             module.use_profile(data.profile)
     return model.to(device=data.device, dtype=data.dtype)
+
+
+def architecture_size(space: type[SearchSpace], candidates: Sequence[str], genotype: Genotype, problem: Problem,
+                      width: int) -> int:
+    """The parameter entries of ``genotype``'s network (the architecture's size, not its supernet's):
+    the entries its output depends on, found as those with a non-zero gradient of the output, in a
+    random direction, on one batch of a fresh network (float64). BatchNorm normalizes with the
+    batch's statistics here, so that every hidden unit is active on part of the batch (at
+    initialization, with running statistics, deeper units see inputs of one sign and are dead on all
+    of it); an operation, module, hidden channel or layer the architecture does not use gets none."""
+    data = TrialData(problem, [0], "architecture-size", "cpu", torch.float64)
+    model = build(space, candidates, data, width, "architecture-size")
+    weights = model.fix([genotype])
+    _, ctx = data.batch()
+    out = model(ctx.u0, weights, ctx)
+    direction = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(0))
+    parameters = list(model.parameters())
+    gradients = torch.autograd.grad((out * direction).sum(), parameters, allow_unused=True)
+    return sum(int((g != 0).sum()) for g in gradients if g is not None)

@@ -82,3 +82,25 @@ def test_each_space_describes_its_genotypes():
     assert str(Genotype("sequential", ("net",) * 9 + ("roll",))) == " > ".join(["net"] * 9 + ["roll"])
     cell = Genotype("cell", ("net",) + (None,) * 29)
     assert str(cell) == "c0:0->1:net" and str(Genotype("cell", (None,) * 30)) == "(empty)"
+
+
+@pytest.mark.parametrize("ops, expected", [
+    ("net", 10 * (3 * 32 + 2 * 32 + 32 * 3 + 1) + 1),  # per layer w1, gamma and beta, w2, b2; the residual scale
+    ("learnable_gd", 10 * (3 * 32 + 2 * 32 + 32 * 3 + 1 + 1) + 1),  # ... and the step size
+    ("roll", 1),  # parameter-free layers: the residual scale alone
+])
+def test_an_architectures_size_counts_the_parameters_it_uses(ops, expected):
+    from bohb_das.training import architecture_size
+
+    genotype = Genotype("sequential", (ops,) * 10)
+    assert architecture_size(SequentialSpace, OP_SETS["all"], genotype, get_problem("blur"), 32) == expected
+
+
+def test_a_dropped_edge_and_a_narrower_width_shrink_the_size():
+    from bohb_das.search_spaces.trilevel import TrilevelSpace, width_name
+    from bohb_das.training import architecture_size
+
+    empty = Genotype("cell", (None,) * 30)  # only the last cell's merge bias and the residual scale reach the output
+    assert architecture_size(CellSpace, OP_SETS["good"], empty, get_problem("blur"), 32) == 2
+    half = Genotype("trilevel", ("net",) * 10 + (width_name(0.5),) * 10 + ("after-layer3",))
+    assert architecture_size(TrilevelSpace, OP_SETS["all"], half, get_problem("blur"), 32) == 4 * (3 * 16 + 2 * 16 + 16 * 3 + 1) + 1
