@@ -3,6 +3,7 @@ genotypes that keep several operations on an edge (mixed paths)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -125,3 +126,12 @@ def test_hapg_trials_in_one_batch_equal_each_alone():
     spec = TrialSpec(method="sparse_supernet", epochs=1, width=4, hparams=HParams.from_mapping(SPARSE))
     mixed = [HParams.from_mapping(SPARSE, defaults=hp) for hp in (GD_FAST, ADAM)]
     assert_each_equals_alone(spec, [3, 3], mixed)
+
+
+def test_the_group_shrinkage_uses_each_groups_own_number_of_options():
+    alpha = torch.tensor([[[3.0, 4.0, 0.0, 0.0], [0.6, 0.8, 0.0, 0.0]]], dtype=torch.float64)  # norms 5 and 1
+    out = sparse_group_prox(alpha, torch.tensor([0.1], dtype=torch.float64), 0.0, [(0,), (1,)], sizes=[4, 2])
+    torch.testing.assert_close(out[0, 0], alpha[0, 0] * (1 - 0.1 * 2 / 5))  # sqrt(4) = 2
+    torch.testing.assert_close(out[0, 1], alpha[0, 1] * (1 - 0.1 * math.sqrt(2) / 1))  # two options, not four
+    default = sparse_group_prox(alpha, torch.tensor([0.1], dtype=torch.float64), 0.0, [(0,), (1,)])
+    torch.testing.assert_close(default[0, 1], alpha[0, 1] * (1 - 0.1 * 2 / 1))  # without sizes: every entry of the row

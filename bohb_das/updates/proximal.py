@@ -47,16 +47,17 @@ class SparseGroupLassoSettings(Settings):
 
 
 def sparse_group_prox(alpha: torch.Tensor, thresholds: torch.Tensor, mix: float,
-                      groups: Sequence[Sequence[int]]) -> torch.Tensor:
+                      groups: Sequence[Sequence[int]], sizes: Sequence[int] | None = None) -> torch.Tensor:
     """The proximal map of ``thresholds[t] * [(1 - mix) sum_g sqrt(p_g) ||A_g|| + mix ||A||_1]`` of
-    each trial's alpha (T, edges, K); ``groups`` partition the edges."""
+    each trial's alpha (T, rows, K); ``groups`` partition the rows, ``sizes`` are their p_g (default:
+    every entry of their rows; a space of several choices has fewer options on some rows than K)."""
     t = thresholds.view(-1, 1, 1)
     out = torch.sign(alpha) * torch.clamp(alpha.abs() - mix * t, min=0)
-    for group in groups:
+    for g, group in enumerate(groups):
         rows = list(group)
         block = out[:, rows]
         norm = block.flatten(1).norm(dim=1)
-        size = math.sqrt(block[0].numel())
+        size = math.sqrt(block[0].numel() if sizes is None else sizes[g])
         shrink = torch.clamp(1 - (1 - mix) * size * thresholds / norm.clamp_min(torch.finfo(alpha.dtype).tiny), min=0)
         out[:, rows] = block * shrink.view(-1, 1, 1)
     return out
@@ -82,5 +83,8 @@ def hapg(step: "ArchitectureStep") -> None:
     step.apply(gradient)
     strength = lasso.lasso_lambda * lasso.lasso_growth**step.progress
     with torch.no_grad():
-        alpha.copy_(sparse_group_prox(alpha.detach(), strength * step.rates(), lasso.lasso_mix, step.model.groups()))
+        options = [k for rows, k in step.model.blocks() for _ in range(rows.start, rows.stop)]
+        groups = step.model.groups()
+        sizes = [sum(options[r] for r in group) for group in groups]
+        alpha.copy_(sparse_group_prox(alpha.detach(), strength * step.rates(), lasso.lasso_mix, groups, sizes))
         taken += torch.tensor(step.watched, dtype=taken.dtype, device=taken.device)
