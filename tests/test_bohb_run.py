@@ -313,10 +313,11 @@ run_master(sys.argv[1], Study(**kwargs.pop("study")), **kwargs)
 
 
 @pytest.mark.slow
-def test_master_killed_then_resumed_loses_no_finished_result(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sampler", ["bohb", "hyperband"])
+def test_master_killed_then_resumed_loses_no_finished_result(tmp_path, monkeypatch, sampler):
     monkeypatch.setenv("BOHB_TEST_SLEEP", "0.25")
     run_dir = tmp_path / "run"
-    study = dict(iterations=2, min_budget=1, max_budget=9, width=8)  # 9+3+1 then 3+1 evaluations
+    study = dict(iterations=2, min_budget=1, max_budget=9, width=8, sampler=sampler)  # 9+3+1 then 3+1 evaluations
     options = {"study": study, "local_workers": 2, "worker_options": CHEAP, **FAST}
     master = subprocess.Popen([sys.executable, "-c", MASTER_CODE, str(run_dir), json.dumps(options)])
     try:
@@ -523,6 +524,41 @@ def test_a_worker_on_a_second_host_joins_with_the_secret_and_an_intruder_gets_no
     assert remote.pid in pids and len(pids) == 2  # jobs ran on both hosts
     results = strict_json_lines(run_dir / "results.json")
     assert len(results) == len({(tuple(r[0]), r[1]) for r in results}) and all(r[3] is not None for r in results)
+
+
+# --- samplers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler, budgets, results", [("hyperband", {1.0, 3.0}, 6), ("random-search", {3.0}, 4)])
+def test_each_sampler_runs_with_two_workers_on_its_schedule(tmp_path, sampler, budgets, results):
+    run_dir = tmp_path / "run"
+    study = Study(**{**CHEAP_STUDY, "iterations": 2 if sampler == "hyperband" else 4}, sampler=sampler)
+    finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, worker_options=CHEAP, **FAST), 90))
+    logged = strict_json_lines(run_dir / "results.json")
+    assert len(logged) == results and {r[1] for r in logged} == budgets
+    assert not any(info.get("model_based_pick") for _, _, info in strict_json_lines(run_dir / "configs.json"))
+    manifest = read_manifest(run_dir)
+    assert manifest["sampler"] == sampler and manifest["min_budget"] == min(budgets)
+    assert len({pid for pid, _ in started_jobs(run_dir)}) == 2
+
+
+@pytest.mark.slow
+def test_hyperband_never_makes_a_model_based_pick_where_bohb_does(tmp_path):
+    """Five iterations on budgets 1..27 (105 jobs): BOHB's KDE takes over on budget 1 (the conditional
+    space test), random sampling never does; the same schedule either way."""
+    picks = {}
+    for sampler in ("bohb", "hyperband"):
+        run_dir = tmp_path / sampler
+        study = Study(iterations=5, min_budget=1, max_budget=27, width=8, seed=2, sampler=sampler)
+        finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, worker_options=CHEAP, **FAST), 150))
+        assert len(strict_json_lines(run_dir / "results.json")) == 105
+        picks[sampler] = sum(bool(info.get("model_based_pick")) for _, _, info in strict_json_lines(run_dir / "configs.json"))
+    assert picks["bohb"] > 0 and picks["hyperband"] == 0
+
+
+def test_an_unknown_sampler_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ConfigError, match="unknown sampler 'tpe2'"):
+        Study(**CHEAP_STUDY, sampler="tpe2")
 
 
 # --- non-finite losses --------------------------------------------------------------------------

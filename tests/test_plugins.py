@@ -111,6 +111,26 @@ METHODS.register("das_sign")(searching("sign"))
 '''
 
 
+SAMPLER = '''
+"""A user's sampler: always the space's default configuration."""
+from bohb_das.bohb.samplers import SAMPLERS, Sampler
+
+
+class Defaults:
+    def __init__(self, space):
+        self.space = space
+
+    def get_config(self, budget):
+        return dict(self.space.get_default_configuration()), {"sampler": "defaults"}
+
+    def new_result(self, job, update_model=True):
+        pass
+
+
+SAMPLERS.register("defaults")(Sampler(lambda space, kde: Defaults(space), model_based=False))
+'''
+
+
 def install(tmp_path: Path, package_name: str, modules: dict[str, str]) -> dict[str, str]:
     """Installs a package of ``modules`` (name -> source), each declared a bohb-das plugin, into a
     target folder (not into the test venv, which other tests share); returns the environment that sees it."""
@@ -194,6 +214,21 @@ def test_plugin_operation_relaxation_and_update_run_in_a_trial_and_in_bohb(tmp_p
     assert len(infos) >= 4 and all(i["status"] == "ok" and math.isfinite(i["one_shot_psnr"]) for i in infos)
     unknown = bohb_das(["trial", "--ops", "good_halve", "--trials", "1", "--epochs", "1"], {**os.environ})
     assert unknown.returncode == 2 and "unknown operation set 'good_halve' (known: good, all)" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_a_plugin_sampler_proposes_the_configurations_of_a_bohb_run(tmp_path):
+    env = install(tmp_path, "defaults_sampler", {"defaults_sampler": SAMPLER})
+    run = tmp_path / "run"
+    optimize = bohb_das(["optimize", "--run-dir", str(run), "--sampler", "defaults", "--iterations", "2",
+                         "--min-budget", "1", "--max-budget", "3", "--width", "4", "--workers", "1",
+                         "--device", "cpu", "--ping-interval", "1"], env)
+    assert optimize.returncode == 0, optimize.stderr
+    assert json.loads((run / "manifest.json").read_text())["sampler"] == "defaults"
+    configs = [json.loads(line) for line in (run / "configs.json").read_text().splitlines()]
+    assert len(configs) >= 4 and all(info == {"sampler": "defaults"} for _, _, info in configs)
+    assert len({json.dumps(config, sort_keys=True) for _, config, _ in configs}) == 1  # the default, every time
+    assert re.search(r"^  defaults +defaults_sampler\b", bohb_das(["plugins"], env, timeout=60).stdout, re.M)
 
 
 def test_a_broken_plugin_is_one_line_naming_it(tmp_path):

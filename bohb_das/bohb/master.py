@@ -36,6 +36,7 @@ from bohb_das.bohb.compat.optimizer import HookedBOHB
 from bohb_das.bohb.configspace import build_space, read_space_file
 from bohb_das.bohb.nameserver import publish_task
 from bohb_das.bohb.query import query
+from bohb_das.bohb.samplers import SAMPLERS
 from bohb_das.bohb.records import Evaluation
 from bohb_das.bohb.rundir import (
     CONFIGS, LOGS, MANIFEST, RESULTS, Logs, RunLogger, archive_logs, package_versions, read_history,
@@ -265,7 +266,7 @@ def run_master(
             run_id=run_id, nameserver=ns_host, nameserver_port=ns_port, host=ns_host,
             working_directory=str(run_dir), ping_interval=ping_interval, result_logger=result_logger,
             logger=logger, history=history, max_requeues=max_requeues, progress=progress,
-            iterations_total=study.iterations,
+            iterations_total=study.iterations, sampler=SAMPLERS[study.sampler].make,
         )
         manifest["budgets"] = master.budgets
         manifest["attempts"][-1].update(run_id=run_id, nameserver=f"{ns_host}:{ns_port}")

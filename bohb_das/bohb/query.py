@@ -77,6 +77,7 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
         "space": manifest.get("space"),
         "target": manifest.get("target"),
         "method": manifest.get("method"),
+        "sampler": manifest.get("sampler", "bohb"),
         "seeds_per_eval": manifest.get("repeats"),
         "quantile": manifest.get("quantile", 0.5),
         "budgets": manifest.get("budgets"),
@@ -124,7 +125,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"run {report['run_dir']}: {report['method']} on {report['formation']}/{report['ops']}/{report['space']} "
         f"(profile {report['profile']}), "
-        f"target {report['target']}, {report['seeds_per_eval']} seed(s) per evaluation, "
+        f"target {report['target']}, sampler {report['sampler']}, {report['seeds_per_eval']} seed(s) per evaluation, "
         f"{report['n_configs']} configs, {report['n_results']} results ({report['n_crashed']} crashed, "
         f"{report['n_failed']} failed), "
         f"{report['model_based_picks']} model-based picks",

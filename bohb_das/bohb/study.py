@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from bohb_das.bohb.samplers import SAMPLERS
 from bohb_das.errors import ConfigError, require_integer
 from bohb_das.experiment import Experiment
 from bohb_das.hparams import HParams
@@ -25,7 +26,8 @@ class Study(Experiment):
     the median; higher is more pessimistic). ``relaxation`` is the relaxation of every evaluation
     unless the hyperparameter space tunes it. ``profile`` travels resolved (every setting), so a
     worker on another host needs no profile file. ``retrain=False`` (one-shot target only) skips the
-    retraining of each evaluation."""
+    retraining of each evaluation. ``sampler`` proposes the configurations (``samplers.SAMPLERS``;
+    one that evaluates at the largest budget only sets the smallest to it)."""
 
     target: Target = Target.ARCH
     iterations: int = 4
@@ -37,9 +39,12 @@ class Study(Experiment):
     hp_space: str = "das"
     quantile: float = 0.5
     relaxation: str = "softmax"
+    sampler: str = "bohb"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if SAMPLERS[self.sampler].largest_budget_only and isinstance(self.max_budget, (int, float)):
+            object.__setattr__(self, "min_budget", self.max_budget)
         for name in ("min_budget", "max_budget", "eta", "quantile"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):

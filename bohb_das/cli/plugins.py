@@ -7,8 +7,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "plugins", help="list the registered problems, operations, spaces, updates, methods, relaxations, settings",
-        description="Every name that --formation, --ops, --space, --method and --relaxation accept, and every "
+        "plugins", help="list the registered problems, operations, spaces, updates, methods, relaxations, samplers, settings",
+        description="Every name that --formation, --ops, --space, --method, --relaxation and --sampler accept, and every "
         "plugin setting, with the module that registered it: the built-ins and the modules of installed packages' bohb_das.plugins "
         "entry points (README: 'Plugins'). A plugin that fails to import is named in one line.",
     )
@@ -16,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bohb_das.bohb.samplers import SAMPLERS
     from bohb_das.hparams import setting_owners
     from bohb_das.methods import METHODS
     from bohb_das.operations import OP_SETS, OPERATIONS
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from bohb_das.settings import SETTINGS, format_default
 
     for flag, registry in (("--formation", PROBLEMS), ("", OPERATIONS), ("--ops", OP_SETS), ("--space", SPACES),
-                           ("", UPDATES), ("--method", METHODS), ("--relaxation", RELAXATIONS)):
+                           ("", UPDATES), ("--method", METHODS), ("--relaxation", RELAXATIONS), ("--sampler", SAMPLERS)):
         print(f"{registry.kind}s" + (f" ({flag})" if flag else "") + ":")
         for name, module in registry.modules().items():
             detail = f" = {', '.join(OP_SETS[name])}" if registry is OP_SETS else ""

@@ -53,6 +53,9 @@ reach a log file. What is fixed here, and why:
   ``start_computation`` wraps the dispatcher's callback so that each result carries ``SENDER``.
   ``HookedBOHB`` lives in ``compat.optimizer``: importing hpbandster's optimizers takes seconds
   (ConfigSpace, statsmodels) that a worker process does not need.
+* hpbandster's ``BOHB`` builds its KDE config generator itself and takes no other, so another
+  sampler (``bohb_das.bohb.samplers``) replaces ``config_generator`` after construction
+  (``HookedBOHB(sampler=...)``); the master reads it only through ``get_config`` and ``new_result``.
 
 Not fixed because not used: ``Result.get_incumbent_trajectory(all_budgets=False)`` (NameError) and
 ``previous_result`` warm starts (replaced by the replay in ``bohb_das.bohb.master``).

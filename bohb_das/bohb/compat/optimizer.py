@@ -13,7 +13,14 @@ from bohb_das.bohb.compat import ConfigId, plain
 
 class HookedBOHB(BOHB):
     """hpbandster's BOHB with the hooks bohb-das's master fills in (module docstring); by default
-    each behaves as hpbandster does."""
+    each behaves as hpbandster does. ``sampler`` (``samplers.GeneratorFactory``) replaces the KDE
+    config generator that hpbandster's BOHB builds for itself (it takes no generator): the master
+    reads its generator only through ``get_config`` and ``new_result``, so any other one fits."""
+
+    def __init__(self, *, sampler: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if sampler is not None:
+            self.config_generator = sampler(kwargs["configspace"], self.config_generator)
 
     def sample(self, config_id: ConfigId, budget: float) -> tuple[dict[str, Any], dict[str, Any]]:
         """The configuration (and its info) that will be logged under ``config_id``."""
