@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -313,7 +314,7 @@ run_master(sys.argv[1], Study(**kwargs.pop("study")), **kwargs)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampler", ["bohb", "hyperband"])
+@pytest.mark.parametrize("sampler", ["bohb", "hyperband", "tpe"])
 def test_master_killed_then_resumed_loses_no_finished_result(tmp_path, monkeypatch, sampler):
     monkeypatch.setenv("BOHB_TEST_SLEEP", "0.25")
     run_dir = tmp_path / "run"
@@ -529,10 +530,11 @@ def test_a_worker_on_a_second_host_joins_with_the_secret_and_an_intruder_gets_no
 # --- samplers -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sampler, budgets, results", [("hyperband", {1.0, 3.0}, 6), ("random-search", {3.0}, 4)])
+@pytest.mark.parametrize("sampler, budgets, results", [("hyperband", {1.0, 3.0}, 6), ("random-search", {3.0}, 4),
+                                                        ("tpe", {1.0, 3.0}, 6)])
 def test_each_sampler_runs_with_two_workers_on_its_schedule(tmp_path, sampler, budgets, results):
     run_dir = tmp_path / "run"
-    study = Study(**{**CHEAP_STUDY, "iterations": 2 if sampler == "hyperband" else 4}, sampler=sampler)
+    study = Study(**{**CHEAP_STUDY, "iterations": 4 if sampler == "random-search" else 2}, sampler=sampler)
     finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, worker_options=CHEAP, **FAST), 90))
     logged = strict_json_lines(run_dir / "results.json")
     assert len(logged) == results and {r[1] for r in logged} == budgets
@@ -554,6 +556,45 @@ def test_hyperband_never_makes_a_model_based_pick_where_bohb_does(tmp_path):
         assert len(strict_json_lines(run_dir / "results.json")) == 105
         picks[sampler] = sum(bool(info.get("model_based_pick")) for _, _, info in strict_json_lines(run_dir / "configs.json"))
     assert picks["bohb"] > 0 and picks["hyperband"] == 0
+
+
+def test_tpe_models_the_results_after_its_start_up_and_proposes_closer_to_the_optimum():
+    """Fed one result at a time on the quadratic objective (optimum weight_lr = 1e-2), TPE's picks
+    after its 10 random start-up ones lie nearer the optimum."""
+    from types import SimpleNamespace
+
+    from bohb_das.bohb.configspace import load_space
+    from bohb_das.bohb.samplers import TPEGenerator
+
+    generator = TPEGenerator(load_space("das", seed=0, method="das"), seed=0)
+    distance = {True: [], False: []}
+    for _ in range(80):
+        config, info = generator.get_config(1.0)
+        loss = (math.log10(config["weight_lr"]) + 2) ** 2
+        generator.new_result(SimpleNamespace(result={"loss": loss}, kwargs={"config": config, "budget": 1.0}))
+        distance[info["model_based_pick"]].append(abs(math.log10(config["weight_lr"]) + 2))
+    assert len(distance[False]) == TPEGenerator.STARTUP
+    assert statistics.median(distance[True]) < 0.6 * statistics.median(distance[False])
+
+
+@pytest.mark.slow
+def test_tpe_makes_model_based_picks_in_a_run(tmp_path):
+    """Five iterations on budgets 1..27 (105 jobs) with two workers: TPE's model proposes once a budget
+    has its start-up results (a killed TPE run resumed: the resume test)."""
+    run_dir = tmp_path / "run"
+    study = Study(iterations=5, min_budget=1, max_budget=27, width=8, seed=3, sampler="tpe")
+    finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, worker_options=CHEAP, **FAST), 150))
+    assert len(strict_json_lines(run_dir / "results.json")) == 105
+    assert sum(bool(info["model_based_pick"]) for _, _, info in strict_json_lines(run_dir / "configs.json")) >= 10
+
+
+def test_a_sampler_whose_package_is_missing_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"the tpe sampler needs optuna: pip install 'bohb-das\[tpe\]'"):
+        Study(**CHEAP_STUDY, sampler="tpe")
 
 
 def test_an_unknown_sampler_is_refused_before_anything_runs(tmp_path):

@@ -127,7 +127,7 @@ class Defaults:
         pass
 
 
-SAMPLERS.register("defaults")(Sampler(lambda space, kde: Defaults(space), model_based=False))
+SAMPLERS.register("defaults")(Sampler(lambda space, kde, seed: Defaults(space), model_based=False))
 '''
 
 

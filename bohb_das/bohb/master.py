@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -266,7 +267,7 @@ def run_master(
             run_id=run_id, nameserver=ns_host, nameserver_port=ns_port, host=ns_host,
             working_directory=str(run_dir), ping_interval=ping_interval, result_logger=result_logger,
             logger=logger, history=history, max_requeues=max_requeues, progress=progress,
-            iterations_total=study.iterations, sampler=SAMPLERS[study.sampler].make,
+            iterations_total=study.iterations, sampler=partial(SAMPLERS[study.sampler].make, seed=study.seed + attempt_no),
         )
         manifest["budgets"] = master.budgets
         manifest["attempts"][-1].update(run_id=run_id, nameserver=f"{ns_host}:{ns_port}")

@@ -43,7 +43,9 @@ class Study(Experiment):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if SAMPLERS[self.sampler].largest_budget_only and isinstance(self.max_budget, (int, float)):
+        sampler = SAMPLERS[self.sampler]
+        sampler.check_installed(self.sampler)
+        if sampler.largest_budget_only and isinstance(self.max_budget, (int, float)):
             object.__setattr__(self, "min_budget", self.max_budget)
         for name in ("min_budget", "max_budget", "eta", "quantile"):
             value = getattr(self, name)

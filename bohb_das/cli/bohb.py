@@ -102,7 +102,8 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hyperparameter space name (spaces/: das, beyond) or YAML file (default: das)")
     parser.add_argument("--sampler", default="bohb",
                         help="what proposes the configurations: bohb (its KDE), hyperband (random ones on the same "
-                        "schedule), random-search (random ones at --max-budget only) or a plugin's (default: bohb)")
+                        "schedule), random-search (random ones at --max-budget only), tpe (Optuna's TPE) or a plugin's "
+                        "(default: bohb)")
     add_run_arguments(parser)
     parser.add_argument("--ping-interval", type=int, default=10, help="seconds between worker checks (default: 10)")
     parser.add_argument("--comm-timeout", type=float, default=60.0,

@@ -13,9 +13,10 @@ from bohb_das.bohb.compat import ConfigId, plain
 
 class HookedBOHB(BOHB):
     """hpbandster's BOHB with the hooks bohb-das's master fills in (module docstring); by default
-    each behaves as hpbandster does. ``sampler`` (``samplers.GeneratorFactory``) replaces the KDE
-    config generator that hpbandster's BOHB builds for itself (it takes no generator): the master
-    reads its generator only through ``get_config`` and ``new_result``, so any other one fits."""
+    each behaves as hpbandster does. ``sampler(configspace, kde)`` (a ``samplers.GeneratorFactory``
+    with its seed given) replaces the KDE config generator that hpbandster's BOHB builds for itself
+    (it takes no generator): the master reads its generator only through ``get_config`` and
+    ``new_result``, so any other one fits."""
 
     def __init__(self, *, sampler: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
