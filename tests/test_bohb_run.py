@@ -588,18 +588,21 @@ def test_tpe_makes_model_based_picks_in_a_run(tmp_path):
     assert sum(bool(info["model_based_pick"]) for _, _, info in strict_json_lines(run_dir / "configs.json")) >= 10
 
 
-def test_a_sampler_whose_package_is_missing_names_the_extra(monkeypatch):
+def test_a_sampler_whose_package_is_missing_names_the_extra(tmp_path, monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    study = Study(**CHEAP_STUDY, sampler="tpe")  # a worker rebuilds it without needing the sampler
     with pytest.raises(ConfigError, match=r"the tpe sampler needs optuna: pip install 'bohb-das\[tpe\]'"):
-        Study(**CHEAP_STUDY, sampler="tpe")
+        optimize(tmp_path / "run", study, n_workers=1, worker_options=CHEAP, **FAST)
+    assert not (tmp_path / "run").exists()  # refused before the run directory is made
 
 
 def test_an_unknown_sampler_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="unknown sampler 'tpe2'"):
-        Study(**CHEAP_STUDY, sampler="tpe2")
+        optimize(tmp_path / "run", Study(**CHEAP_STUDY, sampler="tpe2"), n_workers=1, worker_options=CHEAP, **FAST)
+    assert not (tmp_path / "run").exists()
 
 
 # --- non-finite losses --------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from bohb_das.bohb.compat.optimizer import HookedBOHB
 from bohb_das.bohb.configspace import build_space, read_space_file
 from bohb_das.bohb.nameserver import publish_task
 from bohb_das.bohb.query import query
-from bohb_das.bohb.samplers import SAMPLERS
 from bohb_das.bohb.records import Evaluation
 from bohb_das.bohb.rundir import (
     CONFIGS, LOGS, MANIFEST, RESULTS, Logs, RunLogger, archive_logs, package_versions, read_history,
@@ -202,6 +201,7 @@ def prepare_run(run_dir: Path, study: Study | None, resume: bool, device: str,
     if (run_dir / MANIFEST).exists() or (run_dir / RESULTS).exists() or (run_dir / CONFIGS).exists():
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume or choose a new directory")
     study = study or Study()
+    study.sampling()
     space_path, definition = read_space_file(study.hp_space)
     space = build_space(definition, source=str(space_path), method=study.method)
     if study.relaxation != "softmax" and "relaxation" in space:
@@ -267,7 +267,7 @@ def run_master(
             run_id=run_id, nameserver=ns_host, nameserver_port=ns_port, host=ns_host,
             working_directory=str(run_dir), ping_interval=ping_interval, result_logger=result_logger,
             logger=logger, history=history, max_requeues=max_requeues, progress=progress,
-            iterations_total=study.iterations, sampler=partial(SAMPLERS[study.sampler].make, seed=study.seed + attempt_no),
+            iterations_total=study.iterations, sampler=partial(study.sampling().make, seed=study.seed + attempt_no),
         )
         manifest["budgets"] = master.budgets
         manifest["attempts"][-1].update(run_id=run_id, nameserver=f"{ns_host}:{ns_port}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from bohb_das.bohb.samplers import SAMPLERS
+from bohb_das.bohb.samplers import SAMPLERS, Sampler
 from bohb_das.errors import ConfigError, require_integer
 from bohb_das.experiment import Experiment
 from bohb_das.hparams import HParams
@@ -43,9 +43,9 @@ class Study(Experiment):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        sampler = SAMPLERS[self.sampler]
-        sampler.check_installed(self.sampler)
-        if sampler.largest_budget_only and isinstance(self.max_budget, (int, float)):
+        # a worker rebuilds the study without the master's sampler (a plugin's, or one whose package it
+        # lacks): the master checks it (``sampling``), and the stored budgets are already adjusted
+        if self.sampler in SAMPLERS and SAMPLERS[self.sampler].largest_budget_only and isinstance(self.max_budget, (int, float)):
             object.__setattr__(self, "min_budget", self.max_budget)
         for name in ("min_budget", "max_budget", "eta", "quantile"):
             value = getattr(self, name)
@@ -68,6 +68,13 @@ class Study(Experiment):
             raise ConfigError("--no-retrain leaves no architecture PSNR: it needs --target one-shot")
         self.hparams({})  # validates the relaxation
         METHODS[self.method].check_relaxation(self.method, self.relaxation)
+
+    def sampling(self) -> Sampler:
+        """The study's sampler; an unknown one, or one whose package is missing, is a one-line error
+        (the master's concern: its workers never sample)."""
+        sampler = SAMPLERS[self.sampler]
+        sampler.check_installed(self.sampler)
+        return sampler
 
     @property
     def trial_seeds(self) -> list[int]:
