@@ -66,16 +66,6 @@ def test_the_head_fuses_into_the_full_resolution_and_the_space_keeps_the_signal_
     assert model(ctx.u0, weights, ctx).shape == x.shape
 
 
-def test_multiscale_trials_do_not_depend_on_their_batch_in_float64():
-    together = run_trials(TINY, [5, 6], dtype=torch.float64)
-    (alone,) = run_trials(TINY, [6], dtype=torch.float64)
-    assert together[1].genotype == alone.genotype
-    torch.testing.assert_close(torch.tensor(together[1].alphas), torch.tensor(alone.alphas), rtol=0, atol=1e-10)
-    assert together[1].one_shot_psnr == pytest.approx(alone.one_shot_psnr, abs=1e-8)
-    assert together[1].arch_psnr == pytest.approx(alone.arch_psnr, abs=1e-8)
-    assert set(together[0].genotype["ops"]) <= set(MODULE_TYPES)
-
-
 def test_a_fixed_architecture_computes_only_its_modules_and_the_same_numbers():
     data = TrialData(get_problem("blur"), [0, 1], "data", "cpu", torch.float64)
     model = build(MultiScaleSpace, (), data, 3, "init")

@@ -57,15 +57,6 @@ def test_one_phase_searches_as_das_and_fine_tunes_the_searched_supernet():
     assert reason is None and one_phase.arch_psnr == pytest.approx(psnr, abs=1e-10)
 
 
-def test_one_phase_trials_do_not_depend_on_their_batch_in_float64():
-    spec = replace(SPEC, space="cell", ops="good")
-    together = run_trials(spec, [5, 6], dtype=torch.float64)
-    (alone,) = run_trials(spec, [6], dtype=torch.float64)
-    assert together[1].genotype == alone.genotype
-    assert together[1].arch_psnr == pytest.approx(alone.arch_psnr, abs=1e-8)
-    assert together[1].one_shot_psnr == pytest.approx(alone.one_shot_psnr, abs=1e-8)
-
-
 def test_without_retraining_a_one_phase_trial_does_not_fine_tune(monkeypatch):
     tuned: list[int] = []
     monkeypatch.setattr(methods, "fine_tune", lambda *args, **kwargs: tuned.append(1))

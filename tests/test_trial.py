@@ -104,16 +104,22 @@ def test_result_records_everything_a_table_needs():
     json.dumps(record)
 
 
-@pytest.mark.parametrize("method, relaxation", [("darts2", "softmax"), ("zarts_rs", "gumbel"), ("das", "sparsestmax")])
-def test_methods_beyond_the_paper_are_batched_like_das(method, relaxation):
+@pytest.mark.parametrize("space, method, relaxation", [
+    ("sequential", "darts2", "softmax"), ("sequential", "zarts_rs", "gumbel"), ("sequential", "das", "sparsestmax"),
+    ("multiscale", "das", "softmax"),  # CLEARER's space: per-trial grouped convolutions and BatchNorms
+    ("trilevel", "das_one_phase", "sparsestmax"),  # three choices, each its own relaxation; fine-tuned supernet
+    ("cell", "das_one_phase", "softmax"),
+    ("sequential", "sparse_supernet", "identity"),
+])
+def test_methods_beyond_the_paper_are_batched_like_das(space, method, relaxation):
     """The noise op, Gumbel samples, zero-order directions and candidate copies all come from the
     trial's own streams, so a trial's result does not depend on its batch here either."""
     hp = HParams.from_mapping(dict(alpha_warmup=False, alpha_optimizer="adam", alpha_lr=0.05, relaxation=relaxation,
                                    zo_samples=2))
-    spec = TrialSpec(ops="all", method=method, epochs=1, width=3, hparams=hp)
+    spec = TrialSpec(ops="all", space=space, method=method, epochs=1, width=3, hparams=hp)
     batched = run_trials(spec, [5, 6], dtype=torch.float64)
     (alone,) = run_trials(spec, [6], dtype=torch.float64)
-    assert batched[1].status == alone.status == "ok"
+    assert batched[1].status == alone.status == "ok" and batched[1].genotype == alone.genotype
     assert batched[1].one_shot_psnr == pytest.approx(alone.one_shot_psnr, abs=1e-8)
     assert batched[1].arch_psnr == pytest.approx(alone.arch_psnr, abs=1e-8)
     assert torch.allclose(torch.tensor(batched[1].alphas), torch.tensor(alone.alphas), atol=1e-10)
