@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -603,6 +604,38 @@ def test_an_unknown_sampler_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="unknown sampler 'tpe2'"):
         optimize(tmp_path / "run", Study(**CHEAP_STUDY, sampler="tpe2"), n_workers=1, worker_options=CHEAP, **FAST)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_comparison_runs_in_parts_and_draws_every_samplers_anytime_curve(tmp_path):
+    from bohb_das.bohb.compare import anytime, curves, final_table, run_comparison, run_dir_of, write_comparison
+
+    root, heard = tmp_path / "cmp", []
+    launch = partial(optimize, n_workers=1, worker_options=CHEAP, **FAST)
+    study = Study(**{**CHEAP_STUDY, "iterations": 2})
+    run_comparison(root, study, ["bohb", "hyperband"], 2, launch, on_run=lambda d, what: heard.append((d.name, what)))
+    assert heard == [("bohb-0", "started"), ("bohb-1", "started"), ("hyperband-0", "started"), ("hyperband-1", "started")]
+    assert read_manifest(run_dir_of(root, "bohb", 1))["seed"] == 1000  # repetition r: the study's seed + 1000 r
+    curve = anytime(run_dir_of(root, "hyperband", 0))
+    assert len(curve) == 6 and curve["epochs"].iloc[-1] == 3 * 1 + 3 * 3  # budgets 1, 1, 1, 3 then 3, 3
+    largest = [r[3]["loss"] for r in strict_json_lines(run_dir_of(root, "hyperband", 0) / "results.json") if r[1] == 3.0]
+    assert curve["psnr"].iloc[-1] == -min(largest)  # the best on the largest budget
+    by_epochs = curves({"bohb": [run_dir_of(root, "bohb", r) for r in range(2)]}, "epochs")["bohb"].dropna()
+    assert len(by_epochs) > 100 and (by_epochs["low"] <= by_epochs["median"]).all()
+    assert (by_epochs["median"] <= by_epochs["high"]).all()
+    rows = final_table({"hyperband": [run_dir_of(root, "hyperband", r) for r in range(2)]})
+    assert rows[0]["repetitions"] == rows[0]["finished"] == 2 and rows[0]["incumbent PSNR median"] != "--"
+
+    manifest = read_manifest(run_dir_of(root, "bohb", 0))  # as if cut off: its last attempt never finished
+    del manifest["attempts"][-1]["finished"]
+    (run_dir_of(root, "bohb", 0) / "manifest.json").write_text(json.dumps(manifest))
+    heard.clear()
+    run_comparison(root, study, ["bohb", "hyperband"], 2, launch, on_run=lambda d, what: heard.append((d.name, what)))
+    assert heard == [("bohb-0", "resumed"), ("bohb-1", "read"), ("hyperband-0", "read"), ("hyperband-1", "read")]
+    text = write_comparison(root, ["bohb", "hyperband"], 2).read_text()
+    assert text.count("<img class='figure'") == 2 and "hyperband" in text and "incumbent PSNR median" in text
+    with pytest.raises(ConfigError, match="unknown sampler 'nope'"):
+        run_comparison(tmp_path / "other", study, ["bohb", "nope"], 1, launch)
+    assert not (tmp_path / "other").exists()
 
 
 # --- non-finite losses --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``bohb-das optimize | master | worker | query``: the BOHB harness of ``bohb_das.bohb``."""
+"""``bohb-das optimize | master | worker | compare | query``: the BOHB harness of ``bohb_das.bohb``."""
 
 from __future__ import annotations
 
@@ -55,6 +55,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "(a name in spaces/profiles or a YAML file; default: accept the master's)")
     worker.set_defaults(handler=_worker)
 
+    compare = subparsers.add_parser(
+        "compare", help="samplers compared on one study: repetitions, anytime curves, final incumbents",
+        description="Runs --repetitions runs of each of --samplers on the study the flags give (as optimize "
+        "does), each in ROOT/SAMPLER-r (repetition r: the study's seed + 1000 r), in parts: finished runs are "
+        "read, interrupted ones resumed, missing ones started. Then writes ROOT/compare.html: the incumbent "
+        "PSNR against epochs trained and against wall time (median and range over the repetitions) and "
+        "a table of the final incumbents.",
+    )
+    compare.add_argument("root", type=Path, metavar="ROOT", help="directory of the comparison's runs")
+    compare.add_argument("--samplers", nargs="+", default=["bohb", "hyperband"],
+                         help="samplers to compare (default: bohb hyperband)")
+    compare.add_argument("--repetitions", type=int, default=5, help="runs per sampler (default: 5)")
+    compare.add_argument("--page-only", action="store_true", help="write the page from the runs there, run nothing")
+    _add_study_arguments(compare, where=False)
+    compare.add_argument("--workers", type=int, default=2, help="local worker processes of each run (default: 2)")
+    add_slots_argument(compare)
+    compare.set_defaults(handler=_compare)
+
     query = subparsers.add_parser("query", help="incumbent and top-k configurations of a run directory",
                                   description="Incumbent (hpbandster's rule: best loss on the largest budget) "
                                   "and top-k configurations with loss per budget, both PSNRs and genotype.")
@@ -75,11 +93,12 @@ def add_slots_argument(parser: argparse.ArgumentParser) -> None:
                         "model (default: 1)")
 
 
-def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--run-dir", type=Path, help="new run directory")
-    where.add_argument("--resume", type=Path, metavar="DIR",
-                       help="continue the run in DIR with its stored settings (the study flags are ignored)")
+def _add_study_arguments(parser: argparse.ArgumentParser, where: bool = True) -> None:
+    if where:
+        group = parser.add_mutually_exclusive_group(required=True)
+        group.add_argument("--run-dir", type=Path, help="new run directory")
+        group.add_argument("--resume", type=Path, metavar="DIR",
+                           help="continue the run in DIR with its stored settings (the study flags are ignored)")
     add_problem_arguments(parser)
     parser.add_argument("--method", default="das",
                         help="search method: das, darts2, zarts_rs, zarts_mgs, zarts_gld, sparse_supernet, das_one_phase or a plugin's (default: das)")
@@ -100,10 +119,11 @@ def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="loss = this quantile of the seeds' losses: 0.5 the median, higher more pessimistic (default: 0.5)")
     parser.add_argument("--hp-space", default="das",
                         help="hyperparameter space name (spaces/: das, beyond) or YAML file (default: das)")
-    parser.add_argument("--sampler", default="bohb",
-                        help="what proposes the configurations: bohb (its KDE), hyperband (random ones on the same "
-                        "schedule), random-search (random ones at --max-budget only), tpe (Optuna's TPE) or a plugin's "
-                        "(default: bohb)")
+    if where:  # compare takes several (--samplers)
+        parser.add_argument("--sampler", default="bohb",
+                            help="what proposes the configurations: bohb (its KDE), hyperband (random ones on the same "
+                            "schedule), random-search (random ones at --max-budget only), tpe (Optuna's TPE) or a plugin's "
+                            "(default: bohb)")
     add_run_arguments(parser)
     parser.add_argument("--ping-interval", type=int, default=10, help="seconds between worker checks (default: 10)")
     parser.add_argument("--comm-timeout", type=float, default=60.0,
@@ -155,6 +175,24 @@ def _master(args: argparse.Namespace) -> int:
     from bohb_das.bohb.master import run_master
 
     return _run(args, partial(run_master, host=args.host, port=args.port, local_workers=args.workers))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from bohb_das.bohb.compare import run_comparison, write_comparison
+    from bohb_das.bohb.master import optimize
+    from bohb_das.bohb.study import Study
+    from bohb_das.trial import resolve_device
+
+    if not args.page_only:
+        study = Study(**{f.name: getattr(args, f.name) for f in fields(Study) if f.name != "sampler"})
+        launch = partial(optimize, n_workers=args.workers, device=str(resolve_device(args.device)),
+                         ping_interval=args.ping_interval, comm_timeout=args.comm_timeout,
+                         progress=None if args.quiet else _progress_printer() if args.verbose else _progress_bar(),
+                         worker_options={"slots": args.slots}, command_line=["bohb-das", *sys.argv[1:]])
+        run_comparison(args.root, study, args.samplers, args.repetitions, launch,
+                       on_run=lambda run_dir, what: print(f"{run_dir}: {what}", file=sys.stderr, flush=True))
+    print(write_comparison(args.root, args.samplers, args.repetitions))
+    return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
