@@ -92,6 +92,6 @@ def test_clearer_runs_from_its_preset_and_profile():
     hp = load_preset("clearer")
     assert hp.of(EntropySettings).entropy_weight == 0.01 and hp.alpha_optimizer == "adam" and hp.alpha_lr == 3e-4
     assert load_profile("clearer").alpha_bn == "running"
-    spec = replace(TINY, formation="denoise2d", hparams=hp, profile="clearer")
+    spec = replace(TINY, formation="denoise", hparams=hp, profile="clearer")  # images: the head and fusion tests
     (result,) = run_trials(spec, [0])
     assert result.status == "ok" and set(result.genotype["ops"]) <= set(MODULE_TYPES)
