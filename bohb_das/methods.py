@@ -173,7 +173,10 @@ def run_das(spec: TrialShape, data: TrialData, hparams: Sequence[HParams], progr
 
 
 def uniform_genotype(space: type[SearchSpace], op: str) -> Genotype:
-    """Every edge of ``space`` runs ``op``."""
+    """Every edge of ``space`` runs ``op`` (a space with other choices has no such baseline)."""
+    if space.extra_choices:
+        names = ", ".join(choice.name for choice in space.extra_choices)
+        raise ConfigError(f"the {space.name} space also chooses {names}: it has no all-{op} baseline")
     return Genotype(space.name, (op,) * len(space.edges))
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams, load_preset
 from bohb_das.methods import random_genotypes
 from bohb_das.operations import OP_SETS, Context
@@ -103,3 +104,11 @@ def test_trilevel_runs_from_its_preset():
     spec = replace(TINY, hparams=load_preset("trilevel"), formation="denoise2d")
     (result,) = run_trials(spec, [0])
     assert result.status == "ok" and len(result.genotype["ops"]) == 21
+
+
+def test_the_operation_baselines_are_refused_where_the_space_has_other_choices():
+    with pytest.raises(ConfigError, match="the trilevel space also chooses width, exit: it has no all-net baseline"):
+        run_trials(replace(TINY, method="nets_only"), [0])
+    model = build(TrilevelSpace, OP_SETS["all"], data(), 4, "init")
+    with pytest.raises(ConfigError, match="a trilevel genotype has 21 ops, got 10"):
+        model.one_hot([Genotype("trilevel", ("net",) * 10)])

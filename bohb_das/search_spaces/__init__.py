@@ -226,6 +226,8 @@ class SearchSpace(nn.Module):
         for t, genotype in enumerate(genotypes):
             if genotype.space != self.name:
                 raise ConfigError(f"a {genotype.space} genotype cannot run in the {self.name} space")
+            if len(genotype.ops) != len(rows):
+                raise ConfigError(f"a {self.name} genotype has {len(rows)} ops, got {len(genotype.ops)}")
             for r, (op, (choice, index)) in enumerate(zip(genotype.ops, rows)):
                 kept = edge_ops(op) or (("zero",) if "zero" in index else ())
                 for name in kept:
