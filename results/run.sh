@@ -6,7 +6,8 @@
 #   results/run.sh related              # DAS, CLEARER, Trilevel NAS, the sparse supernet (not part of "everything")
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3 fig4 transfer
 #                                       # the default profile (round 2's choice) at the paper's 75 trials
-#   PROFILE=paper-ascale8 TRIALS=24 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2 table4
+#   PROFILE=paper-ascale8 TRIALS=100 BASELINE_TRIALS=24 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2
+#                                       # Table 2 as in results/paper-ascale8 (2026-12-04): the paper's 100 trials, baselines at 24
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3_blur_all table3 fig4 transfer
 #                                       # what is in results/paper-ascale8 (2026-12-03; the cells ran with --batch 25 and 17)
 # Scale and profile from the environment (defaults: round 1's reproduction in results/, under paper):
@@ -103,9 +104,13 @@ for target in "${targets[@]}"; do
       $BD plot scatter "${COMMON[@]}" --hparams "${BOHB_SEQ[@]}" --ops good all --methods das --output "$OUT/fig4_scatter.png" ;;
     transfer)  # Table 3 as a heatmap of the median architecture PSNR
       $BD plot transfer "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good all --methods das --output "$OUT/transfer.png" ;;
-    table2)  # Table 1 in the cell (non-sequential) space (paper Table 2)
-      $BD table "${CELL[@]}" --hparams H1 --ops good --methods gd_only nets_only das random --output "$OUT/table2_good.md"
-      $BD table "${CELL[@]}" --hparams H1 --ops all --methods das random --output "$OUT/table2_all.md" ;;
+    table2)  # Table 1 in the cell (non-sequential) space (paper Table 2); the baselines at BASELINE_TRIALS (default TRIALS)
+      $BD table "${CELL[@]}" --trials "${BASELINE_TRIALS:-$TRIALS}" --hparams H1 --ops good --methods gd_only nets_only \
+        --save-trials "$TMP/t2-baselines.jsonl" --output /dev/null
+      $BD table "${CELL[@]}" --hparams H1 --ops good --methods das random --save-trials "$TMP/t2-good.jsonl" --output /dev/null
+      $BD table "${CELL[@]}" --hparams H1 --ops all --methods das random --save-trials "$TMP/t2-all.jsonl" --output "$OUT/table2_all.md"
+      $BD table --from "$TMP/t2-baselines.jsonl" "$TMP/t2-good.jsonl" --output "$OUT/table2_good.md"
+      $BD table --from "$TMP/t2-baselines.jsonl" "$TMP/t2-good.jsonl" "$TMP/t2-all.jsonl" --layout stats --output "$OUT/table2_stats.md" ;;
     table4)  # transfer table in the cell space, blur only (paper Table 4)
       $BD table "${CELL[@]}" --formations blur --methods das --ops good all \
         --hparams H1 H2 "${BOHB_SEQ[@]}" bohb-non-seq-one-shot-blur bohb-non-seq-blur --output "$OUT/table4.md" ;;
