@@ -13,6 +13,7 @@ from bohb_das.errors import ConfigError
 from bohb_das.hparams import HParams
 from bohb_das.operations import OP_SETS
 from bohb_das.problems import get_problem
+from bohb_das.relaxations import RELAXATIONS
 from bohb_das.search_spaces import Genotype, as_edge
 from bohb_das.search_spaces.cell import CellSpace
 from bohb_das.search_spaces.sequential import SequentialSpace
@@ -72,13 +73,15 @@ def test_a_mixed_path_genotype_round_trips_and_reads():
 
 
 def test_the_support_keeps_every_nonzero_operation_but_zero():
+    """The identity relaxation keeps alpha's support; the space names it (several operations on an
+    edge, a mixed path; ``zero`` never; an edge with none dropped)."""
     data = TrialData(get_problem("blur"), [1], "data", "cpu", torch.float64)
     model = build(CellSpace, OP_SETS["good"], data, 2, "init")  # candidates: learnable_gd, net, zero
     weights = torch.zeros(1, 30, 3, dtype=torch.float64)
     weights[0, 0] = torch.tensor([0.3, -0.1, 0.0])
     weights[0, 1] = torch.tensor([0.0, 0.2, 0.5])
     weights[0, 2] = torch.tensor([0.0, 0.0, 0.9])
-    (genotype,) = model.support(weights)
+    (genotype,) = model.genotypes(RELAXATIONS["identity"](HParams(relaxation="identity")).kept(weights))
     assert genotype.ops[:4] == (("learnable_gd", "net"), "net", None, None)
 
 

@@ -191,11 +191,6 @@ class SearchSpace(nn.Module):
             kept[:, rows, :options] = F.one_hot(weights[:, rows, :options].argmax(-1), options).bool()
         return self.genotypes(kept)
 
-    def support(self, weights: torch.Tensor) -> list[Genotype]:
-        """Every option of non-zero weight on each row, per trial (a mixed path where several are);
-        ``zero`` is never kept, and an edge with none is dropped."""
-        return self.genotypes(weights != 0)
-
     def replicate(self, copies: int) -> "SearchSpace":
         """A new network of ``T * copies`` trials whose trial ``t * copies + c`` is a copy of trial t
         (parameters and BatchNorm statistics); training it leaves this one untouched."""
