@@ -122,7 +122,7 @@ def _add_study_arguments(parser: argparse.ArgumentParser, where: bool = True) ->
     if where:  # compare takes several (--samplers)
         parser.add_argument("--sampler", default="bohb",
                             help="what proposes the configurations: bohb (its KDE), hyperband (random ones on the same "
-                            "schedule), random-search (random ones at --max-budget only), tpe (Optuna's TPE) or a plugin's "
+                            "schedule), random-search (random ones at --max-budget only, one per iteration), tpe (Optuna's TPE) or a plugin's "
                             "(default: bohb)")
     add_run_arguments(parser)
     parser.add_argument("--ping-interval", type=int, default=10, help="seconds between worker checks (default: 10)")
