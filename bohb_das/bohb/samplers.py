@@ -90,10 +90,10 @@ class TPEGenerator:
     def _finished(self, budget: float) -> int:
         return len(self.studies[budget].get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.COMPLETE,)))
 
-    def _active(self, config: dict[str, Any]) -> list[Any]:
-        """The hyperparameters active in ``config`` (a condition's parent set to its value)."""
-        return [hp for hp in self.hyperparameters if hp.name not in self.conditions
-                or config.get(self.conditions[hp.name].parent.name) == self.conditions[hp.name].value]
+    def _active(self, hp: Any, config: dict[str, Any]) -> bool:
+        """Whether ``hp`` is active given ``config`` (unconditioned, or its parent at its value)."""
+        condition = self.conditions.get(hp.name)
+        return condition is None or config.get(condition.parent.name) == condition.value
 
     def _distribution(self, hp: Any) -> Any:
         distributions = self.optuna.distributions
@@ -115,9 +115,8 @@ class TPEGenerator:
         ready = [b for b in self.studies if self._finished(b) >= self.STARTUP]
         study = self._study(max(ready) if ready else float(budget))
         trial, config = study.ask(), {}
-        for hp in self.hyperparameters:
-            condition = self.conditions.get(hp.name)
-            if condition is None or config.get(condition.parent.name) == condition.value:
+        for hp in self.hyperparameters:  # a parent is set before its children are asked about
+            if self._active(hp, config):
                 config[hp.name] = self._suggest(trial, hp)
         study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
         return config, {"model_based_pick": bool(ready)}
@@ -126,7 +125,7 @@ class TPEGenerator:
         if job.result is None:  # crashed: no loss to learn from
             return
         config = job.kwargs["config"]
-        active = self._active(config)
+        active = [hp for hp in self.hyperparameters if self._active(hp, config)]
         trial = self.optuna.trial.create_trial(
             params={hp.name: config[hp.name] for hp in active},
             distributions={hp.name: self._distribution(hp) for hp in active}, value=float(job.result["loss"]))
