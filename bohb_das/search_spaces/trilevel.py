@@ -23,7 +23,8 @@ from typing import Sequence
 import torch
 
 from bohb_das.operations import Context, per_trial
-from bohb_das.search_spaces import SPACES, Choice, Genotype, SearchSpace, edge_ops
+from bohb_das.rng import TrialStreams
+from bohb_das.search_spaces import SPACES, Choice, SearchSpace, edge_ops
 from bohb_das.search_spaces.sequential import SEQUENTIAL_LAYERS
 
 #: The hidden widths a layer's nets may keep, as fractions of ``--width`` (ascending).
@@ -46,11 +47,10 @@ class TrilevelSpace(SearchSpace):
         Choice("exit", ("exit",), tuple(f"after-{layer}" for layer in LAYERS), "sparsestmax"),
     )
 
-    def __init__(self, candidates: Sequence[str], trials: int, width: int, init, skip_init: float = 1.0,
+    def __init__(self, candidates: Sequence[str], trials: int, width: int, init: TrialStreams, skip_init: float = 1.0,
                  skip_learnable: bool = True, dims: int = 1) -> None:
         super().__init__(candidates, trials, width, init, skip_init, skip_learnable, dims)
         self.width = width
-        self.last: int | None = None  # the deepest exit any trial keeps, once fixed: see ``fix``
 
     def width_masks(self, like: torch.Tensor) -> torch.Tensor:
         """(fractions, width): ones on the hidden channels each width keeps (at least one)."""
@@ -65,20 +65,16 @@ class TrilevelSpace(SearchSpace):
         chain = [f"{'+'.join(edge_ops(op)) or 'None'}@{'+'.join(edge_ops(w))}" for op, w in zip(layers[:last + 1], widths)]
         return " > ".join(chain) + f" | exit {'+'.join(edge_ops(exits))}"
 
-    def fix(self, genotypes: Sequence[Genotype]) -> torch.Tensor:
-        """As the base; the layers after the deepest exit that a trial of the batch keeps are not computed."""
-        weights = super().fix(genotypes)
-        exits = weights[:, 2 * len(LAYERS), :len(LAYERS)]
-        self.last = int((exits != 0).any(0).nonzero().max()) if bool((exits != 0).any()) else len(LAYERS) - 1
-        return weights
-
     def body(self, u0: torch.Tensor, weights: torch.Tensor, ctx: Context) -> torch.Tensor:
+        """Every layer runs, also after a fixed network's exit (with weight 0 there): a noise operation
+        draws from its trial's stream in every layer, so a trial's draws cannot depend on the exits of
+        the others in its batch."""
         layers = len(LAYERS)
         ops, fractions = len(self.candidates), len(WIDTH_FRACTIONS)
         exits = weights[:, 2 * layers, :layers]
         masks = self.width_masks(weights)
         x, out = u0, torch.zeros_like(u0)
-        for j, layer in enumerate(self.mixed[: layers if self.last is None else self.last + 1]):
+        for j, layer in enumerate(self.mixed):
             hidden = weights[:, layers + j, :fractions] @ masks  # (T, width)
             x = layer(x, weights[:, j, :ops], ctx, hidden)
             out = out + per_trial(exits[:, j], x) * x
