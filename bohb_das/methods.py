@@ -77,13 +77,16 @@ def train_genotypes(
     spec: TrialShape,
     hparams: Sequence[HParams],
     progress: Progress | None = None,
+    start: SearchSpace | None = None,
 ) -> tuple[SearchSpace, torch.Tensor, Failures]:
-    """Trains each genotype from scratch (one trial each, batched, each with its ``hparams``);
-    returns the trained network, its one-hot mixing weights and the failures."""
-    model = build(space, op_names, data, spec.width, "retrain-init")
+    """Trains each genotype (one trial each, batched, each with its ``hparams``) from scratch, or
+    from the weights of ``start`` (changed in place: the one phase's supernet), always from a fresh
+    weight optimizer; returns the trained network, its one-hot mixing weights and the failures."""
+    model = build(space, op_names, data, spec.width, "retrain-init") if start is None else start
     weights = model.fix(genotypes)
     failures = Failures.none(data.trials)
-    train(model, lambda: weights, data, hparams, spec.epochs, failures, "retrain", progress=progress)
+    phase = "retrain" if start is None else "fine-tune"
+    train(model, lambda: weights, data, hparams, spec.epochs, failures, phase, progress=progress)
     return model, weights, failures
 
 
@@ -95,10 +98,11 @@ def retrain(
     spec: TrialShape,
     hparams: Sequence[HParams],
     progress: Progress | None = None,
+    start: SearchSpace | None = None,
 ) -> tuple[list[float], list[str | None]]:
-    """Each genotype's architecture validation PSNR after training from scratch with its
-    ``hparams``, and its failure reason (None when it trained)."""
-    model, weights, failures = train_genotypes(space, op_names, genotypes, data, spec, hparams, progress)
+    """Each genotype's architecture validation PSNR after training with its ``hparams`` (from
+    scratch, or from ``start``: ``train_genotypes``), and its failure reason (None when it trained)."""
+    model, weights, failures = train_genotypes(space, op_names, genotypes, data, spec, hparams, progress, start)
     psnrs = evaluate(model, weights, data.derived("eval-arch")).cpu().tolist()
     return psnrs, failures.reasons
 
@@ -111,15 +115,9 @@ def fine_tune(
     hparams: Sequence[HParams],
     progress: Progress | None = None,
 ) -> tuple[list[float], list[str | None]]:
-    """Each genotype's architecture validation PSNR after ``spec.epochs`` of training from the weights
-    the search left in ``supernet`` (one trial each, changed in place: its unchosen operations drop
-    out), and its failure reason (None when it trained). Trained like ``retrain``, from a fresh
-    weight optimizer, so that the two differ only in where the weights start."""
-    weights = supernet.fix(genotypes)
-    failures = Failures.none(data.trials)
-    train(supernet, lambda: weights, data, hparams, spec.epochs, failures, "fine-tune", progress=progress)
-    psnrs = evaluate(supernet, weights, data.derived("eval-arch")).cpu().tolist()
-    return psnrs, failures.reasons
+    """``retrain`` from the weights the search left in ``supernet`` (its unchosen operations drop
+    out): the two differ only in where the weights start."""
+    return retrain(type(supernet), supernet.candidates, genotypes, data, spec, hparams, progress, start=supernet)
 
 
 def _finish(
