@@ -19,7 +19,7 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -199,6 +199,28 @@ def stats_table(records: Sequence[TrialRecord], seed: int = 0) -> pd.DataFrame:
     table["parameters"] = [statistics.median(v) if (v := [x for x in group if math.isfinite(x)]) else math.nan
                            for group in sizes.values()]
     return table
+
+
+def hparams_table(sets: Mapping[str, HParams], about: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """Hyperparameter sets side by side as the paper's Tables 6-8 print them, so that a BOHB run's
+    incumbent reads beside the paper's: one row per hyperparameter (Table 7's, then every setting
+    a set changes), one column per set; ``about`` adds rows under them (an incumbent's target,
+    budget and loss). Values are text, numbers to 6 significant digits: a learning rate printed
+    to two decimals would read 0.00."""
+    about = about or {}
+    values = {name: {**hp.to_dict(), **about.get(name, {})} for name, hp in sets.items()}
+    rows = list(dict.fromkeys([key for name in sets for key in sets[name].to_dict()]
+                              + [key for name in sets for key in about.get(name, {})]))
+    return pd.DataFrame({name: [_text(values[name].get(row)) for row in rows] for name in sets},
+                        index=pd.Index(rows, name="hyperparameter"), dtype=object)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "--"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 @functools.lru_cache(maxsize=None)

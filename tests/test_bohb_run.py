@@ -232,6 +232,22 @@ def test_query_agrees_with_hpbandster_and_exports_a_loadable_preset(das_run, tmp
         export_incumbent(run_dir, tmp_path / "best.yaml")
 
 
+def test_presets_shows_an_incumbent_beside_a_preset_and_lists_the_exported_one(das_run, tmp_path, capsys):
+    run_dir, _, _ = das_run
+    incumbent = query(run_dir, top=0)["incumbent"]
+    export_incumbent(run_dir, "listed-incumbent")
+    assert cli.main(["presets", "H2", str(run_dir), "--format", "csv", "--output", str(tmp_path / "t7.csv")]) == 0
+    table = {line.split(",")[0]: line.split(",")[1:] for line in (tmp_path / "t7.csv").read_text().splitlines()}
+    assert table["hyperparameter"] == ["H2", run_dir.name]
+    assert table["alpha_lr"][0] == "0.0001" and float(table["alpha_lr"][1]) == pytest.approx(incumbent["hparams"]["alpha_lr"], rel=1e-5)
+    assert table["incumbent budget (epochs)"] == ["--", "3"] and table["BOHB target"] == ["--", "arch"]
+    assert cli.main(["presets"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert ["listed-incumbent", "yours"] == listed[[row[0] for row in listed].index("listed-incumbent")][:2]
+    assert ["H1", "shipped"] == listed[[row[0] for row in listed].index("H1")][:2]
+    assert cli.main(["presets", "H1", "H1"]) == 2 and "two sets are named 'H1'" in capsys.readouterr().err
+
+
 # --- faults ----------------------------------------------------------------------------------------
 
 

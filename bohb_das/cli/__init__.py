@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from bohb_das.errors import ConfigError
 
-SUBCOMMAND_MODULES = ("trial", "table", "plot", "bohb", "report", "bench", "plugins")
+SUBCOMMAND_MODULES = ("trial", "table", "plot", "bohb", "report", "bench", "presets", "plugins")
 
 
 def build_parser() -> argparse.ArgumentParser:
