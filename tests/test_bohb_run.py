@@ -29,7 +29,8 @@ from bohb_das.bohb import compat
 from bohb_das.bohb.master import optimize, run_master
 from bohb_das.bohb.nameserver import locate, ns_proxy
 from bohb_das.bohb.query import export_incumbent, format_report, nothing_succeeded, query
-from bohb_das.bohb.rundir import CREDENTIALS, SECRET, read_credentials, read_logs, read_manifest, run_secret, write_credentials
+from bohb_das.bohb.rundir import (CREDENTIALS, SECRET, Ledger, ledger, read_credentials, read_logs, read_manifest, run_secret,
+                                  write_credentials)
 from bohb_das.bohb.study import Study
 from bohb_das.bohb.worker import das_evaluate, job_result, run_worker
 from bohb_das.errors import ConfigError
@@ -367,7 +368,22 @@ def test_master_killed_then_resumed_loses_no_finished_result(tmp_path, monkeypat
     manifest = read_manifest(run_dir)
     assert len(manifest["attempts"]) == 2 and (run_dir / "attempts" / "1" / "results.json").is_file()
     assert tuple(report["incumbent"]["config_id"]) == hpbandster_incumbent(run_dir)[0]
+    assert (report["attempts"], report["lost"], report["duplicated"]) == (2, 0, 0) and report["wall_s"] > 0
     strict_json_lines(run_dir / "results.json")
+
+
+def test_the_ledger_counts_attempts_wall_time_and_lost_or_duplicated_results(tmp_path):
+    """A killed attempt has no finished time: it counts until its last result. A result an earlier
+    attempt finished that the current logs lack is lost; one finished twice is duplicated."""
+    def line(config, budget, finished, loss=-20.0):
+        return json.dumps([[0, 0, config], budget, {"started": finished - 5, "finished": finished},
+                           {"loss": loss, "info": {}}, None]) + "\n"
+    (tmp_path / "attempts" / "1").mkdir(parents=True)
+    (tmp_path / "attempts" / "1" / "results.json").write_text(line(0, 1.0, 1010) + line(1, 1.0, 1030))
+    (tmp_path / "results.json").write_text(line(0, 1.0, 1010) + line(2, 1.0, 2050) + line(2, 1.0, 2060))
+    manifest = {"attempts": [{"started": 1000.0}, {"started": 2000.0, "finished": 2100.0}]}
+    assert ledger(tmp_path, manifest) == Ledger(attempts=2, wall_s=30.0 + 100.0, lost=1, duplicated=1)
+    assert ledger(tmp_path, {}) == Ledger(0, 0.0, 1, 1)
 
 
 def test_stale_credentials_do_not_mislead_a_new_worker(tmp_path):

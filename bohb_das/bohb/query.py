@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 
 from bohb_das.bohb.compat import FAILED_LOSS
 from bohb_das.bohb.records import EvaluationInfo
-from bohb_das.bohb.rundir import MANIFEST, ConfigId, Logs, read_logs, read_manifest
+from bohb_das.bohb.rundir import MANIFEST, ConfigId, Logs, ledger, read_logs, read_manifest
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
 from bohb_das.hparams import load_preset, user_presets_dir
@@ -86,6 +87,7 @@ def query(run_dir: str | os.PathLike[str], top: int = 5) -> dict[str, Any]:
         "n_crashed": sum(not e.finished for e in logs.results.values()),
         "n_failed": sum(e.finished and e.evaluation.failed for e in logs.results.values()),
         "model_based_picks": sum(bool(c.info.get("model_based_pick")) for c in logs.configs.values()),
+        **asdict(ledger(run_dir, manifest)),
         "damaged": logs.damaged,
         "incumbent": incumbent,
         "top": ranked[: max(top, 0)],
@@ -129,6 +131,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report['n_configs']} configs, {report['n_results']} results ({report['n_crashed']} crashed, "
         f"{report['n_failed']} failed), "
         f"{report['model_based_picks']} model-based picks",
+        f"{report['attempts']} attempt(s), {report['wall_s'] / 3600:.2f} h of wall time; results lost on resume: "
+        f"{report['lost']}, duplicated: {report['duplicated']}",
     ]
 
     def describe(entry: dict[str, Any]) -> list[str]:

@@ -100,7 +100,9 @@ def _manifest_section(run_dir: Path, summary: dict[str, Any], manifest: dict[str
                      f"width {manifest.get('width')}"),
         ("results", f"{summary['n_configs']} configs, {summary['n_results']} results ({summary['n_crashed']} crashed, "
                     f"{summary['n_failed']} failed), {summary['model_based_picks']} model-based picks"),
-        ("attempts", "\n".join(" ".join(a.get("command_line") or []) for a in attempts)),
+        ("attempts", f"{summary['attempts']}, {summary['wall_s'] / 3600:.2f} h of wall time; results lost on resume "
+                     f"{summary['lost']}, duplicated {summary['duplicated']}\n"
+                     + "\n".join(" ".join(a.get("command_line") or []) for a in attempts)),
         ("versions", ", ".join(f"{k} {v}" for k, v in (manifest.get("package_versions") or {}).items())),
     ]
     damaged = "".join(f"<p class='note'>unreadable: {html.escape(line)}</p>" for line in summary["damaged"])

@@ -244,6 +244,34 @@ def archive_logs(run_dir: Path) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class Ledger:
+    """What a run's attempts did, for a run that outlives one sitting: the wall time its attempts
+    ran and the two counts that a resume must keep at zero."""
+
+    attempts: int
+    wall_s: float
+    lost: int  # finished in an earlier attempt's logs, missing from the current results.json
+    duplicated: int  # (configuration, budget) pairs finished more than once in the current results.json
+
+
+def ledger(run_dir: Path, manifest: dict[str, Any]) -> Ledger:
+    """An attempt that was killed has no ``finished`` time: it ran until its last finished result."""
+    run_dir = Path(run_dir)
+    history, current = read_history(run_dir), read_logs(run_dir)
+    finished_at = sorted(e.timestamps.get("finished", 0.0) for e in history.results.values() if e.finished)
+    starts = [a["started"] for a in manifest.get("attempts", [])]
+    wall = 0.0
+    for i, attempt in enumerate(manifest.get("attempts", [])):
+        following = starts[i + 1] if i + 1 < len(starts) else float("inf")
+        end = attempt.get("finished") or max([t for t in finished_at if starts[i] <= t < following], default=starts[i])
+        wall += end - starts[i]
+    lines = [line for line in _json_lines(run_dir / RESULTS, _result_line, [])
+             if isinstance(line[3], dict) and "loss" in line[3] and line[4] is None]
+    lost = sum(1 for key, e in history.results.items() if e.finished and not (key in current.results and current.results[key].finished))
+    return Ledger(len(starts), wall, lost, len(lines) - len({(tuple(line[0]), float(line[1])) for line in lines}))
+
+
 class RunLogger(json_result_logger):
     """hpbandster's logger, writing plain JSON, skipping replayed jobs (already in the files)."""
 
