@@ -4,6 +4,7 @@
 #   results/run.sh table1 table3 fig3   # only these
 #   results/run.sh images               # Table 1 on 2-D deblurring (not part of "everything")
 #   results/run.sh related              # DAS, CLEARER, Trilevel NAS, the sparse supernet (not part of "everything")
+#   PROFILE=paper-ascale8 results/run.sh bohb table7   # the paper's five BOHB runs with bohb-das, resumable (not part of "everything")
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3 fig4 transfer
 #                                       # the default profile (round 2's choice) at the paper's 75 trials
 #   PROFILE=paper-ascale8 TRIALS=100 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2
@@ -40,7 +41,24 @@ READINGS_ALL=(paper-tau-identity)  # paper-clip5 (results/profiles/) not screene
 READINGS_BOTH=(paper-ascale8-noise1)  # the promising ones together
 BOHB_SEQ=(bohb-one-shot-blur bohb-one-shot-ds bohb-blur)
 BEYOND=(das darts2 zarts_rs zarts_mgs zarts_gld das:sparsemax das:sparsestmax das:sigmoid das:gumbel)
+# The five BOHB runs (target bohb): Table 7's space, budgets 50/9 to 50 epochs, eta 3, two local workers, all
+# operations, under $PROFILE; BOHB_ITERATIONS in the sequential space (the paper's 128), BOHB_CELL_ITERATIONS in the
+# cell space (a cell-space evaluation costs about twice as much). Each incumbent is exported beside the paper's presets.
+BOHB_OUT=${BOHB_OUT:-results/bohb}; BOHB_ITERATIONS=${BOHB_ITERATIONS:-128}; BOHB_CELL_ITERATIONS=${BOHB_CELL_ITERATIONS:-32}
+OWN=(own-bohb-one-shot-blur own-bohb-one-shot-ds own-bohb-blur own-bohb-non-seq-one-shot-blur own-bohb-non-seq-blur)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+bohb_run() {  # NAME ITERATIONS STUDY-FLAGS... -> $BOHB_OUT/NAME run (or resumed), its report, spaces/presets/NAME.yaml
+  local name=$1 iterations=$2; shift 2
+  local dir=$BOHB_OUT/$name
+  if [ -f "$dir/manifest.json" ]; then
+    $BD optimize --resume "$dir" --workers 2 --slots "${SLOTS:-1}" --device "${DEVICE:-auto}" --quiet
+  else
+    $BD optimize --run-dir "$dir" --iterations "$iterations" --profile "$PROFILE" --width "$WIDTH" --ops all \
+      --seed 0 --workers 2 --slots "${SLOTS:-1}" --device "${DEVICE:-auto}" --quiet "$@"
+  fi
+  $BD query "$dir" --top 0 --export "spaces/presets/$name.yaml" --overwrite
+  $BD report "$dir"
+}
 table1_fidelity() {  # SCALE... PROFILE... -> the fidelity layout of exactly Table 1's 16 cells, to stdout
   local name=$1; shift
   $BD table "$@" "${RUN[@]}" --hparams H1 --ops good --methods gd_only nets_only das random random_search --save-trials "$TMP/$name-good.jsonl" --output /dev/null
@@ -133,6 +151,15 @@ for target in "${targets[@]}"; do
       $BD table "${REL[@]}" --space trilevel --ops all --methods das_one_phase --hparams trilevel --save-trials "$TMP/rel-trilevel.jsonl"
       $BD table "${REL[@]}" --space sequential --ops all --methods sparse_supernet --hparams sparse-supernet --save-trials "$TMP/rel-sparse.jsonl"
       $BD table --from "$TMP"/rel-*.jsonl --layout stats --output "$OUT/related/stats.md" ;;
+    bohb)  # the paper's five BOHB runs made with bohb-das (results/bohb/README.md), each resumed where its directory exists
+      bohb_run own-bohb-one-shot-blur "$BOHB_ITERATIONS" --formation blur --target one-shot --no-retrain
+      bohb_run own-bohb-one-shot-ds "$BOHB_ITERATIONS" --formation downsampling --target one-shot --no-retrain
+      bohb_run own-bohb-blur "$BOHB_ITERATIONS" --formation blur --target arch
+      bohb_run own-bohb-non-seq-one-shot-blur "$BOHB_CELL_ITERATIONS" --space cell --formation blur --target one-shot --no-retrain
+      bohb_run own-bohb-non-seq-blur "$BOHB_CELL_ITERATIONS" --space cell --formation blur --target arch ;;
+    table7)  # our incumbents beside the paper's Tables 6-8 (the runs of the bohb target that exist)
+      sets=(H1 H2); for name in "${OWN[@]}"; do sets+=("${name#own-}"); [ -d "$BOHB_OUT/$name" ] && sets+=("$BOHB_OUT/$name"); done
+      $BD presets "${sets[@]}" --output "$BOHB_OUT/table7.md" ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
 done

@@ -108,7 +108,7 @@ def export_incumbent(run_dir: str | os.PathLike[str], name_or_path: str | os.Pat
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; choose another name")
     values = incumbent["hparams"]
-    description = (f"BOHB incumbent of {Path(run_dir).resolve()} (config {tuple(incumbent['config_id'])}, "
+    description = (f"BOHB incumbent of {Path(run_dir)} (config {tuple(incumbent['config_id'])}, "
                    f"budget {incumbent['budget']:g}, loss {incumbent['loss']:.4f}, target {report['target']}), "
                    f"exported {time.strftime('%Y-%m-%d %H:%M')}")
     path.parent.mkdir(parents=True, exist_ok=True)
