@@ -9,6 +9,8 @@
 #                                       # the default profile (round 2's choice) at the paper's 75 trials
 #   PROFILE=paper-ascale8 TRIALS=100 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2
 #                                       # Table 2 as in results/paper-ascale8 (2026-12-04): the paper's 100 trials
+#   PROFILE=paper-ascale8 TRIALS=24 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table4
+#                                       # Table 4 as in results/paper-ascale8 (2026-12-06), 24 trials a cell
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3_blur_all table3 fig4 transfer
 #                                       # what is in results/paper-ascale8 (2026-12-03; the cells ran with --batch 25 and 17)
 # Scale and profile from the environment (defaults: round 1's reproduction in results/, under paper):
@@ -131,7 +133,8 @@ for target in "${targets[@]}"; do
       $BD table --from "$TMP/t2-baselines.jsonl" "$TMP/t2-good.jsonl" "$TMP/t2-all.jsonl" --layout stats --output "$OUT/table2_stats.md" ;;
     table4)  # transfer table in the cell space, blur only (paper Table 4)
       $BD table "${CELL[@]}" --formations blur --methods das --ops good all \
-        --hparams H1 H2 "${BOHB_SEQ[@]}" bohb-non-seq-one-shot-blur bohb-non-seq-blur --output "$OUT/table4.md" ;;
+        --hparams H1 H2 "${BOHB_SEQ[@]}" bohb-non-seq-one-shot-blur bohb-non-seq-blur --save-trials "$TMP/t4.jsonl" --output "$OUT/table4.md"
+      $BD table --from "$TMP/t4.jsonl" --layout stats --output "$OUT/table4_stats.md" ;;
     compare)  # beyond the paper: architecture updates and relaxations, one table per target
       $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout compare --output "$OUT/compare_arch.md"
       $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout compare --target one-shot --output "$OUT/compare_one_shot.md"
