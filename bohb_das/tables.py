@@ -208,9 +208,9 @@ def hparams_table(sets: Mapping[str, HParams], about: Mapping[str, Mapping[str, 
     budget and loss). Values are text, numbers to 6 significant digits: a learning rate printed
     to two decimals would read 0.00."""
     about = about or {}
-    values = {name: {**hp.to_dict(), **about.get(name, {})} for name, hp in sets.items()}
-    rows = list(dict.fromkeys([key for name in sets for key in sets[name].to_dict()]
-                              + [key for name in sets for key in about.get(name, {})]))
+    own = {name: hp.to_dict() for name, hp in sets.items()}
+    values = {name: {**own[name], **about.get(name, {})} for name in sets}
+    rows = list(dict.fromkeys([key for v in own.values() for key in v] + [key for v in about.values() for key in v]))
     return pd.DataFrame({name: [_text(values[name].get(row)) for row in rows] for name in sets},
                         index=pd.Index(rows, name="hyperparameter"), dtype=object)
 

@@ -122,6 +122,12 @@ def nothing_succeeded(report: dict[str, Any]) -> bool:
     return report["n_results"] > 0 and report["n_crashed"] + report["n_failed"] == report["n_results"]
 
 
+def describe_ledger(report: dict[str, Any]) -> str:
+    """The ledger of :func:`query`'s summary in one sentence (``query`` and the report page)."""
+    return (f"{report['attempts']} attempt(s), {report['wall_s'] / 3600:.2f} h of wall time; results lost on resume: "
+            f"{report['lost']}, duplicated: {report['duplicated']}")
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable form of :func:`query`'s summary."""
     lines = [
@@ -131,8 +137,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report['n_configs']} configs, {report['n_results']} results ({report['n_crashed']} crashed, "
         f"{report['n_failed']} failed), "
         f"{report['model_based_picks']} model-based picks",
-        f"{report['attempts']} attempt(s), {report['wall_s'] / 3600:.2f} h of wall time; results lost on resume: "
-        f"{report['lost']}, duplicated: {report['duplicated']}",
+        describe_ledger(report),
     ]
 
     def describe(entry: dict[str, Any]) -> list[str]:

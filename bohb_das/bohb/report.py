@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from bohb_das.bohb.records import EvaluationInfo  # noqa: E402
-from bohb_das.bohb.query import query  # noqa: E402
+from bohb_das.bohb.query import describe_ledger, query  # noqa: E402
 from bohb_das.bohb.rundir import LOGS, Logs, read_logs, read_manifest  # noqa: E402
 from bohb_das.pages import figure, page, table  # noqa: E402
 
@@ -100,9 +100,7 @@ def _manifest_section(run_dir: Path, summary: dict[str, Any], manifest: dict[str
                      f"width {manifest.get('width')}"),
         ("results", f"{summary['n_configs']} configs, {summary['n_results']} results ({summary['n_crashed']} crashed, "
                     f"{summary['n_failed']} failed), {summary['model_based_picks']} model-based picks"),
-        ("attempts", f"{summary['attempts']}, {summary['wall_s'] / 3600:.2f} h of wall time; results lost on resume "
-                     f"{summary['lost']}, duplicated {summary['duplicated']}\n"
-                     + "\n".join(" ".join(a.get("command_line") or []) for a in attempts)),
+        ("attempts", describe_ledger(summary) + "\n" + "\n".join(" ".join(a.get("command_line") or []) for a in attempts)),
         ("versions", ", ".join(f"{k} {v}" for k, v in (manifest.get("package_versions") or {}).items())),
     ]
     damaged = "".join(f"<p class='note'>unreadable: {html.escape(line)}</p>" for line in summary["damaged"])

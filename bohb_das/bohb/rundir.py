@@ -213,11 +213,15 @@ def read_logs(directory: Path) -> Logs:
     for line in _json_lines(directory / CONFIGS, _config_line, logs.damaged):
         info = line[2] if len(line) == 3 and isinstance(line[2], dict) else {}
         logs.configs.setdefault(tuple(line[0]), LoggedConfig(line[1], info))
-    for line in _json_lines(directory / RESULTS, _result_line, logs.damaged):
-        config_id, budget, timestamps, result, exception = line
-        entry = LoggedResult(tuple(config_id), float(budget), timestamps, result, exception)
+    for entry in _results(directory, logs.damaged):
         logs.results[(entry.config_id, entry.budget)] = entry
     return logs
+
+
+def _results(directory: Path, damaged: list[str]) -> Iterable[LoggedResult]:
+    """Every readable line of a directory's results.json, in order (a re-run pair appears twice)."""
+    for config_id, budget, timestamps, result, exception in _json_lines(Path(directory) / RESULTS, _result_line, damaged):
+        yield LoggedResult(tuple(config_id), float(budget), timestamps, result, exception)
 
 
 def attempt_dirs(run_dir: Path) -> list[Path]:
@@ -258,7 +262,7 @@ class Ledger:
 def ledger(run_dir: Path, manifest: dict[str, Any]) -> Ledger:
     """An attempt that was killed has no ``finished`` time: it ran until its last finished result."""
     run_dir = Path(run_dir)
-    history, current = read_history(run_dir), read_logs(run_dir)
+    history = read_history(run_dir)
     finished_at = sorted(e.timestamps.get("finished", 0.0) for e in history.results.values() if e.finished)
     starts = [a["started"] for a in manifest.get("attempts", [])]
     wall = 0.0
@@ -266,10 +270,10 @@ def ledger(run_dir: Path, manifest: dict[str, Any]) -> Ledger:
         following = starts[i + 1] if i + 1 < len(starts) else float("inf")
         end = attempt.get("finished") or max([t for t in finished_at if starts[i] <= t < following], default=starts[i])
         wall += end - starts[i]
-    lines = [line for line in _json_lines(run_dir / RESULTS, _result_line, [])
-             if isinstance(line[3], dict) and "loss" in line[3] and line[4] is None]
-    lost = sum(1 for key, e in history.results.items() if e.finished and not (key in current.results and current.results[key].finished))
-    return Ledger(len(starts), wall, lost, len(lines) - len({(tuple(line[0]), float(line[1])) for line in lines}))
+    finished = [(e.config_id, e.budget) for e in _results(run_dir, []) if e.finished]
+    kept = set(finished)
+    lost = sum(1 for key, e in history.results.items() if e.finished and key not in kept)
+    return Ledger(len(starts), wall, lost, len(finished) - len(kept))
 
 
 class RunLogger(json_result_logger):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from bohb_das.hparams import HParams, hyperparameter_names, setting_owners
 from bohb_das.profiles import DEFAULT_PROFILE
@@ -71,3 +73,12 @@ def hparams_from_args(args: argparse.Namespace) -> HParams:
     base = load_preset(args.hparams)
     overrides = {name: getattr(args, name) for name in hyperparameter_names() if getattr(args, name, None) is not None}
     return HParams.from_mapping(overrides, defaults=base) if overrides else base
+
+
+def write_output(output: Path | None, text: str) -> None:
+    """``--output FILE`` (its folder made) or stdout."""
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bohb_das.cli.common import write_output
     from bohb_das.cli.table import resolve_hparams
     from bohb_das.errors import ConfigError
     from bohb_das.tables import hparams_table, render
@@ -37,12 +37,7 @@ def run(args: argparse.Namespace) -> int:
         sets[label] = hparams
         if Path(text).is_dir():
             about[label] = _incumbent_facts(Path(text))
-    text = render(hparams_table(sets, about), args.format)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, render(hparams_table(sets, about), args.format))
     return 0
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bohb_das.cli.common import NAMES_EPILOG, PROFILE_HELP, TARGET_NAMES, add_run_arguments
+from bohb_das.cli.common import NAMES_EPILOG, PROFILE_HELP, TARGET_NAMES, add_run_arguments, write_output
 from bohb_das.targets import Target
 
 if TYPE_CHECKING:
@@ -208,11 +208,7 @@ def fidelity_report(records: list["TrialRecord"], fmt: str, base: str | None = N
 
 
 def _write(args: argparse.Namespace, text: str, records: list["TrialRecord"]) -> int:
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, text)
     failed = sum(r.status != "ok" for r in records)
     if failed:
         print(f"bohb-das: note: {failed} of {len(records)} trials failed (counted in --layout stats)", file=sys.stderr)
