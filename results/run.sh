@@ -9,8 +9,8 @@
 #                                       # the default profile (round 2's choice) at the paper's 75 trials
 #   PROFILE=paper-ascale8 TRIALS=100 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2
 #                                       # Table 2 as in results/paper-ascale8 (2026-12-04): the paper's 100 trials
-#   PROFILE=paper-ascale8 TRIALS=24 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table4
-#                                       # Table 4 as in results/paper-ascale8 (2026-12-06), 24 trials a cell
+#   PROFILE=paper-ascale8 TRIALS=75 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table4
+#                                       # Table 4 as in results/paper-ascale8 (2026-12-06), the paper's 75 trials a cell
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3_blur_all table3 fig4 transfer
 #                                       # what is in results/paper-ascale8 (2026-12-03; the cells ran with --batch 25 and 17)
 # Scale and profile from the environment (defaults: round 1's reproduction in results/, under paper):
