@@ -5,6 +5,8 @@
 #   results/run.sh images               # Table 1 on 2-D deblurring (not part of "everything")
 #   results/run.sh related              # DAS, CLEARER, Trilevel NAS, the sparse supernet (not part of "everything")
 #   PROFILE=paper-ascale8 results/run.sh bohb table7   # the paper's five BOHB runs with bohb-das, resumable (not part of "everything")
+#   PROFILE=paper-ascale8 TRIALS=75 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh own
+#                                       # Tables 3 and 4, Figure 4 over our own BOHB incumbents (after bohb)
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3 fig4 transfer
 #                                       # the default profile (round 2's choice) at the paper's 75 trials
 #   PROFILE=paper-ascale8 TRIALS=100 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table2
@@ -83,6 +85,22 @@ reading_trials() {  # NAME SCALE... -> the Table 1 cells a reading can enter, it
   table1_fidelity "$name" "$@" "${profile[@]}" > /dev/null
   cat "$TMP/$name-good.jsonl" "$TMP/$name-all.jsonl" > "$TMP/$name.jsonl"
 }
+table3_over() {  # PREFIX SETS... -> $OUT/PREFIX_{good,all,stats}.md: Table 3 over these hyperparameter sets
+  local prefix=$1; shift
+  $BD table "${COMMON[@]}" --hparams "$@" --ops good --methods das --output "$OUT/${prefix}_good.md"
+  $BD table "${COMMON[@]}" --hparams "$@" --ops all --methods das --output "$OUT/${prefix}_all.md"
+  $BD table "${COMMON[@]}" --hparams "$@" --ops good all --methods das --layout stats --output "$OUT/${prefix}_stats.md"
+}
+fig4_over() {  # NAME SETS... -> $OUT/NAME.png: Figure 4's scatter over these sets
+  local name=$1; shift
+  $BD plot scatter "${COMMON[@]}" --hparams "$@" --ops good all --methods das --output "$OUT/$name.png"
+}
+table4_over() {  # PREFIX SETS... -> $OUT/PREFIX.md and PREFIX_stats.md: Table 4 (cell space, blur) over these sets
+  local prefix=$1; shift
+  $BD table "${CELL[@]}" --formations blur --methods das --ops good all --hparams "$@" \
+    --save-trials "$TMP/$prefix.jsonl" --output "$OUT/$prefix.md"
+  $BD table --from "$TMP/$prefix.jsonl" --layout stats --output "$OUT/${prefix}_stats.md"
+}
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(calibration table1 table3 fig3 fig4 transfer table2 table4 compare)
 
 for target in "${targets[@]}"; do
@@ -109,9 +127,7 @@ for target in "${targets[@]}"; do
       $BD table "${COMMON[@]}" --hparams H1 --ops all --methods das random random_search --output "$OUT/table1_all.md"
       $BD table "${COMMON[@]}" --hparams H1 --ops good all --methods das random --layout stats --output "$OUT/table1_stats.md" ;;
     table3)  # transfer table: hyperparameter sets x formations x op sets, DAS (paper Table 3)
-      $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good --methods das --output "$OUT/table3_good.md"
-      $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops all --methods das --output "$OUT/table3_all.md"
-      $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good all --methods das --layout stats --output "$OUT/table3_stats.md" ;;
+      table3_over table3 H1 H2 "${BOHB_SEQ[@]}" ;;
     table3_blur_all)  # Table 3's blur all-operations cells alone (the collapse the paper reports for BOHB-Blur)
       $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --formations blur --ops all --methods das --layout stats --output "$OUT/table3_blur_all_stats.md"
       $BD table "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --formations blur --ops all --methods das --output "$OUT/table3_blur_all.md" ;;
@@ -121,7 +137,7 @@ for target in "${targets[@]}"; do
     fig3)  # scatter of the Table 1 DAS trials (paper Figure 3)
       $BD plot scatter "${COMMON[@]}" --hparams H1 --ops good all --methods das --output "$OUT/fig3_scatter.png" ;;
     fig4)  # scatter of the Table 3 DAS trials with BOHB hyperparameters (paper Figure 4)
-      $BD plot scatter "${COMMON[@]}" --hparams "${BOHB_SEQ[@]}" --ops good all --methods das --output "$OUT/fig4_scatter.png" ;;
+      fig4_over fig4_scatter "${BOHB_SEQ[@]}" ;;
     transfer)  # Table 3 as a heatmap of the median architecture PSNR
       $BD plot transfer "${COMMON[@]}" --hparams H1 H2 "${BOHB_SEQ[@]}" --ops good all --methods das --output "$OUT/transfer.png" ;;
     table2)  # Table 1 in the cell (non-sequential) space (paper Table 2); the baselines at BASELINE_TRIALS (default TRIALS)
@@ -132,9 +148,13 @@ for target in "${targets[@]}"; do
       $BD table --from "$TMP/t2-baselines.jsonl" "$TMP/t2-good.jsonl" --output "$OUT/table2_good.md"
       $BD table --from "$TMP/t2-baselines.jsonl" "$TMP/t2-good.jsonl" "$TMP/t2-all.jsonl" --layout stats --output "$OUT/table2_stats.md" ;;
     table4)  # transfer table in the cell space, blur only (paper Table 4)
-      $BD table "${CELL[@]}" --formations blur --methods das --ops good all \
-        --hparams H1 H2 "${BOHB_SEQ[@]}" bohb-non-seq-one-shot-blur bohb-non-seq-blur --save-trials "$TMP/t4.jsonl" --output "$OUT/table4.md"
-      $BD table --from "$TMP/t4.jsonl" --layout stats --output "$OUT/table4_stats.md" ;;
+      table4_over table4 H1 H2 "${BOHB_SEQ[@]}" bohb-non-seq-one-shot-blur bohb-non-seq-blur ;;
+    own)  # Tables 3 and 4 and Figure 4 over our own BOHB incumbents (the bohb target's exported presets that exist)
+      own=(); for name in "${OWN[@]}"; do [ -f "spaces/presets/$name.yaml" ] && own+=("$name"); done
+      [ ${#own[@]} -eq 0 ] && { echo "own: no exported presets spaces/presets/own-*.yaml yet (run the bohb target)" >&2; exit 2; }
+      seq=(); for name in "${own[@]}"; do case $name in *non-seq*) ;; *) seq+=("$name") ;; esac; done
+      [ ${#seq[@]} -gt 0 ] && { table3_over own_table3 H1 H2 "${seq[@]}"; fig4_over own_fig4_scatter "${seq[@]}"; }
+      table4_over own_table4 H1 H2 "${own[@]}" ;;
     compare)  # beyond the paper: architecture updates and relaxations, one table per target
       $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout compare --output "$OUT/compare_arch.md"
       $BD table "${COMMON[@]}" --hparams bohb-one-shot-blur --ops good all --methods "${BEYOND[@]}" --layout compare --target one-shot --output "$OUT/compare_one_shot.md"
