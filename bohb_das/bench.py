@@ -65,7 +65,7 @@ class BenchReport:
     profile: str
     trial_seconds: dict[int, float]  # one paper-scale trial amortized in a batch of T, per measured T
     table1_hours: float  # Table 1, 75 trials a cell, at the largest measured T, one process
-    bohb_hours: dict[str, float]  # 128-iteration BOHB on ``processes`` processes: one job each, rungs batched
+    bohb_hours: dict[str, float]  # 128-iteration BOHB on ``processes`` processes (``bohb_estimate``'s four figures)
     processes: int
     load: tuple[float, float]  # 1-minute load average before and after
 
@@ -143,7 +143,9 @@ def run_bench(
     job = lambda trials, epochs: job_seconds(timings, trials, epochs)
     trial_seconds = {t: job(t, PAPER_EPOCHS) / t for t in counts}
     table1 = table1_hours(timings, max(counts))
-    bohb = bohb_estimate(job, processes)
+    bohb = {**bohb_estimate(job, processes),
+            **{f"{k}, no retraining": v for k, v in bohb_estimate(
+                lambda trials, epochs: job_seconds(timings, trials, epochs, ("search",)), processes).items()}}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu {platform.processor() or platform.machine()}"
     return BenchReport(rows, trial_seconds[paper_batch], paper_batch, name, fused_available(device),
                        torch.get_num_threads(), width, torch.__version__, profile.name, trial_seconds, table1, bohb,
@@ -170,9 +172,10 @@ def phase_seconds(timings: dict[tuple[str, int], tuple[float, float]], phase: st
     return epochs * STEPS_PER_EPOCH * step + evaluation
 
 
-def job_seconds(timings: dict[tuple[str, int], tuple[float, float]], trials: int, epochs: int) -> float:
-    """Seconds of one batch of ``trials`` trials of ``epochs`` search + retraining epochs."""
-    return sum(phase_seconds(timings, phase, trials, epochs) for phase in ("search", "retrain"))
+def job_seconds(timings: dict[tuple[str, int], tuple[float, float]], trials: int, epochs: int,
+                phases: tuple[str, ...] = ("search", "retrain")) -> float:
+    """Seconds of one batch of ``trials`` trials of ``epochs`` epochs of each of ``phases``."""
+    return sum(phase_seconds(timings, phase, trials, epochs) for phase in phases)
 
 
 def table1_hours(timings: dict[tuple[str, int], tuple[float, float]], trials: int) -> float:

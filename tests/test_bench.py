@@ -18,7 +18,9 @@ def test_bench_writes_every_figure_to_the_given_path(tmp_path, capsys):
     figures = json.loads(out.with_suffix(".json").read_text())
     assert {(r["phase"], r["trials"]) for r in figures["rows"]} == {(p, t) for p in ("search", "retrain") for t in (1, 2)}
     assert set(figures["trial_seconds"]) == {"1", "2"} and figures["table1_hours"] > 0
-    assert set(figures["bohb_hours"]) == {"one job per worker", "rungs batched"}
+    hours = figures["bohb_hours"]
+    assert set(hours) == {f"{k}{s}" for k in ("one job per worker", "rungs batched") for s in ("", ", no retraining")}
+    assert 0 < hours["one job per worker, no retraining"] < hours["one job per worker"]
     slots = figures["slots"]
     assert slots["single"]["results"] == slots["slotted"]["results"] == 13  # 9 + 3 + 1 configurations
     assert slots["ratio"] > 0 and len(figures["load"]) == 2

@@ -110,10 +110,12 @@ def bench_markdown(report, args: argparse.Namespace, slots) -> str:
         "",
         f"Estimated, one thread per process: the paper's Table 1 (75 trials a cell; per seed 4 searches and 32 "
         f"retrainings) at T={max(report.trial_seconds)} in one process: {report.table1_hours:.1f} h; a 128-iteration "
-        f"paper-scale BOHB run (budgets 50/9..50, eta 3: {paper_bohb_epochs:,} search + retraining epochs) on "
+        f"paper-scale BOHB run (budgets 50/9..50, eta 3: {paper_bohb_epochs:,} search epochs and as many retraining epochs) on "
         f"{report.processes} processes, rungs one after another: {report.bohb_hours['one job per worker']:.1f} h "
         f"with one job per worker, {report.bohb_hours['rungs batched']:.1f} h with each rung's configurations "
-        "trained together (upper bounds: hpbandster overlaps iterations).",
+        "trained together; with the one-shot target and --no-retrain (search epochs only) "
+        f"{report.bohb_hours['one job per worker, no retraining']:.1f} h and "
+        f"{report.bohb_hours['rungs batched, no retraining']:.1f} h (upper bounds: hpbandster overlaps iterations).",
     ]
     if slots is not None:
         bracket = hyperband_rungs(**SCHEDULE)
