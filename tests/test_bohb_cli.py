@@ -49,6 +49,20 @@ def test_optimize_shows_one_progress_bar_over_the_schedules_jobs(main, tmp_path,
     assert "BOHB: 100%" in err and "4/4" in err and "incumbent" in err and "[result]" not in err
 
 
+def test_resuming_a_finished_run_changes_nothing_and_says_so(main, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["optimize", "--run-dir", str(run), "--iterations", "1", "--min-budget", "1", "--max-budget", "3",
+            "--width", "4", "--workers", "1", "--device", "cpu", "--ping-interval", "1", "--quiet"]
+    assert main(argv) == 0
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["optimize", "--resume", str(run), "--workers", "1", "--device", "cpu", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert f"{run} ran all its iterations; nothing to resume" in captured.err
+    assert "1 attempt(s)" in captured.out and "incumbent" in captured.out
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files
+
+
 def test_a_worker_without_a_master_says_where_it_waits_and_until_when(main, capsys):
     assert main(["worker", "--nameserver", "127.0.0.1:1", "--wait", "1"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bohb_das.bohb.report import evaluations  # noqa: E402
-from bohb_das.bohb.rundir import MANIFEST, read_logs, read_manifest  # noqa: E402
+from bohb_das.bohb.rundir import MANIFEST, read_logs, read_manifest, run_finished  # noqa: E402
 from bohb_das.bohb.study import Study  # noqa: E402
 from bohb_das.errors import ConfigError  # noqa: E402
 from bohb_das.pages import figure, page, table  # noqa: E402
@@ -39,11 +39,6 @@ GRID_POINTS = 200
 
 def run_dir_of(root: Path, sampler: str, repetition: int) -> Path:
     return root / f"{sampler}-{repetition}"
-
-
-def finished(run_dir: Path) -> bool:
-    """Whether the run's last attempt ran to its end."""
-    return (run_dir / MANIFEST).is_file() and "finished" in read_manifest(run_dir)["attempts"][-1]
 
 
 def run_comparison(root: str | os.PathLike[str], study: Study, samplers: Sequence[str], repetitions: int,
@@ -63,7 +58,7 @@ def run_comparison(root: str | os.PathLike[str], study: Study, samplers: Sequenc
         for r in range(repetitions):
             run_dir = run_dir_of(root, sampler, r)
             run_dirs.append(run_dir)
-            if finished(run_dir):
+            if run_finished(run_dir):
                 what = "read"
             elif (run_dir / MANIFEST).is_file():
                 what = "resumed"
@@ -130,7 +125,7 @@ def final_table(run_dirs: dict[str, list[Path]]) -> list[dict[str, Any]]:
         ends = [c.iloc[-1] for c in (anytime(d) for d in dirs) if not c.empty]
         psnrs = [float(e["psnr"]) for e in ends if math.isfinite(e["psnr"])]
         rows.append({
-            "sampler": sampler, "repetitions": len(dirs), "finished": sum(finished(d) for d in dirs),
+            "sampler": sampler, "repetitions": len(dirs), "finished": sum(run_finished(d) for d in dirs),
             "incumbent PSNR median": _fmt(statistics.median(psnrs)) if psnrs else "--",
             "range": f"{_fmt(min(psnrs))} .. {_fmt(max(psnrs))}" if psnrs else "--",
             "epochs (median)": _fmt(statistics.median(float(e["epochs"]) for e in ends)) if ends else "--",

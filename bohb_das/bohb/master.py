@@ -40,7 +40,7 @@ from bohb_das.bohb.query import query
 from bohb_das.bohb.records import Evaluation
 from bohb_das.bohb.rundir import (
     CONFIGS, LOGS, MANIFEST, RESULTS, Logs, RunLogger, archive_logs, package_versions, read_history,
-    read_manifest, remove_credentials, run_secret, write_credentials, write_json,
+    read_manifest, remove_credentials, run_finished, run_secret, write_credentials, write_json,
 )
 from bohb_das.bohb.study import Study
 from bohb_das.errors import ConfigError
@@ -237,9 +237,11 @@ def run_master(
     are JSON-able keyword arguments of ``run_worker`` for the local workers (e.g. an ``evaluate``
     "module:function" objective, ``master_grace``).
     """
+    run_dir = Path(run_dir)
+    if resume and run_finished(run_dir):  # nothing left to run: its logs and manifest stay as they are
+        return query(run_dir)
     compat.install()
     compat.set_comm_timeout(comm_timeout)
-    run_dir = Path(run_dir)
     manifest = prepare_run(run_dir, study, resume, device, command_line)
     compat.use_secret(run_secret(run_dir))
     study = Study.from_mapping(manifest)

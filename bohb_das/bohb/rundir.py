@@ -118,6 +118,12 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def run_finished(run_dir: Path) -> bool:
+    """Whether the run's last attempt ran to its end: resuming it again would only add an attempt."""
+    attempts = read_manifest(run_dir).get("attempts") if (Path(run_dir) / MANIFEST).is_file() else None
+    return bool(attempts) and "finished" in attempts[-1]
+
+
 def package_versions() -> dict[str, str]:
     names = ("bohb-das", "hpbandster", "ConfigSpace", "numpy", "torch", "Pyro4", "serpent", "statsmodels", "scipy")
     versions = {}

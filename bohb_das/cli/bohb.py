@@ -144,8 +144,11 @@ def _run(args: argparse.Namespace, launch: Callable[..., dict[str, Any]]) -> int
     if args.slots < 1:
         raise ConfigError(f"--slots must be at least 1, got {args.slots}")
     if args.resume:
-        from bohb_das.bohb.rundir import read_history
+        from bohb_das.bohb.rundir import read_history, run_finished
 
+        if run_finished(args.resume):
+            print(f"bohb-das: {args.resume} ran all its iterations; nothing to resume (its summary follows)",
+                  file=sys.stderr)
         for line in read_history(args.resume).damaged:  # kept as they are: a resume copies them to attempts/N
             print(f"bohb-das: warning: {line} (unreadable: its job runs again)", file=sys.stderr)
     study = None if args.resume else Study(**{f.name: getattr(args, f.name) for f in fields(Study)})
