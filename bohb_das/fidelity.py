@@ -109,7 +109,7 @@ def inherit(records: Sequence[TrialRecord], base: str, searches: Callable[[str],
     return [*records, *added], notes
 
 
-def _bootstrap(samples: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], seed: int) -> tuple[float, float]:
+def bootstrap_interval(samples: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], seed: int) -> tuple[float, float]:
     """A percentile bootstrap interval (scipy.stats.bootstrap, samples resampled independently); NaN
     below 3 values in a sample."""
     from scipy import stats
@@ -188,7 +188,7 @@ def _ordering(higher: Cell, lower: Cell) -> Judge:
             return MISSING
         a, b = cells[higher], cells[lower]
         gap = a.stat("median") - b.stat("median")
-        return Verdict(gap, gap > 0, _status(*_bootstrap((a.finite, b.finite), _median_gap, seed), lambda v: v > 0))
+        return Verdict(gap, gap > 0, _status(*bootstrap_interval((a.finite, b.finite), _median_gap, seed), lambda v: v > 0))
 
     return judge
 
@@ -197,7 +197,7 @@ def _failure_tail(trials: CellTrials, seed: int) -> Verdict:
     """Mean at least TAIL_GAP_DB below the median, or at least TAIL_SHARE of the searches failed."""
     failed, n = trials.failures(), len(trials.values)
     gap = trials.stat("mean") - trials.stat("median")
-    by_gap = _status(*_bootstrap((trials.finite,), _tail, seed), lambda v: v <= -TAIL_GAP_DB)
+    by_gap = _status(*bootstrap_interval((trials.finite,), _tail, seed), lambda v: v <= -TAIL_GAP_DB)
     by_share = _status(*failure_interval(failed, n), lambda v: v >= TAIL_SHARE)
     status = ("holds" if "holds" in (by_gap, by_share) else
               "contradicted" if by_gap == by_share == "contradicted" else "undecided")
@@ -207,14 +207,14 @@ def _failure_tail(trials: CellTrials, seed: int) -> Verdict:
 def _no_tail(trials: CellTrials, seed: int) -> Verdict:
     """The mean within NO_TAIL_DB of the median."""
     gap = trials.stat("mean") - trials.stat("median")
-    return Verdict(gap, abs(gap) <= NO_TAIL_DB, _status(*_bootstrap((trials.finite,), _tail, seed),
+    return Verdict(gap, abs(gap) <= NO_TAIL_DB, _status(*bootstrap_interval((trials.finite,), _tail, seed),
                                                         lambda v: abs(v) <= NO_TAIL_DB))
 
 
 def _below_floor(trials: CellTrials, seed: int) -> Verdict:
     """The median below the back-projection floor."""
     gap = trials.stat("median") - trials.floor
-    low, high = _bootstrap((trials.finite,), lambda a, axis=-1: np.median(a, axis=axis), seed)
+    low, high = bootstrap_interval((trials.finite,), lambda a, axis=-1: np.median(a, axis=axis), seed)
     return Verdict(gap, gap < 0, _status(low - trials.floor, high - trials.floor, lambda v: v < 0))
 
 
