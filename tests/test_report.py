@@ -40,6 +40,10 @@ def test_the_report_is_one_self_contained_page_with_every_section(run_dir, tmp_p
                     "profile paper", "hpbandster 0.7.4"):
         assert heading in page
     assert "6 results (0 crashed, 0 failed)" in page
+    # the helper's one-shot and architecture PSNR are the same number: rank correlation 1 per budget
+    target = page.split("evaluations with both PSNRs")[1].split("</table>")[0]
+    assert [re.sub("<[^>]+>", " ", row).split() for row in target.split("<tr>")[1:]] == [
+        ["1", "3", "1.00"], ["3", "3", "1.00"], ["all", "6", "1.00"]]
 
 
 def test_a_missing_run_is_refused_in_one_line(tmp_path, capsys):

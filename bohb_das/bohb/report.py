@@ -80,7 +80,10 @@ def write_report(run_dir: str | os.PathLike[str], output: str | os.PathLike[str]
                    "(the paper's one-shot question, asked of BOHB's own budgets)."),
             table(pairs),
             figure("One-shot vs architecture PSNR", _psnr_scatter(ok),
-                   "Every evaluation with both targets; dotted: y = x."),
+                   "Every evaluation with both targets; dotted: y = x. Below: the Spearman rank correlation of "
+                   "the two on the same configurations, per budget (does the supernet rank like the retrained "
+                   "architecture?)."),
+            table(_target_correlation(ok)),
             figure("Hyperparameters against loss", _marginals(ok),
                    "Each configuration at the largest budget it reached; filled: picked by BOHB's model, hollow: random."),
             "<h2>Top configurations</h2>" + table(_top(summary)),
@@ -160,6 +163,21 @@ def _budget_correlation(ok: pd.DataFrame) -> tuple[plt.Figure, list[dict[str, An
         axes[0][0].text(0.5, 0.5, "one budget only", ha="center", va="center")
         axes[0][0].set_axis_off()
     return fig, rows
+
+
+def _target_correlation(ok: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per budget (then over all), the Spearman rho of one-shot and architecture PSNR of the
+    evaluations that have both (none in a ``--no-retrain`` run)."""
+    both = ok.dropna(subset=["one_shot_psnr", "arch_psnr"])
+    parts = [(f"{budget:g}", part) for budget, part in both.groupby("budget")] + [("all", both)]
+    rows = []
+    for name, part in parts:
+        constant = part["one_shot_psnr"].nunique() < 2 or part["arch_psnr"].nunique() < 2
+        rho = math.nan if len(part) < 3 or constant else stats.spearmanr(part["one_shot_psnr"], part["arch_psnr"]).statistic
+        reason = "fewer than 3" if len(part) < 3 else "a constant PSNR"
+        rows.append({"budget": name, "evaluations with both PSNRs": len(part),
+                     "Spearman rho": f"n/a ({reason})" if math.isnan(rho) else f"{rho:.2f}"})
+    return rows
 
 
 def _psnr_scatter(ok: pd.DataFrame) -> plt.Figure:
