@@ -60,8 +60,10 @@ bohb_run() {  # NAME ITERATIONS STUDY-FLAGS... -> $BOHB_OUT/NAME run (or resumed
     $BD optimize --run-dir "$dir" --iterations "$iterations" --profile "$PROFILE" --width "$WIDTH" --ops all \
       --seed 0 --workers 2 --slots "${SLOTS:-1}" --device "${DEVICE:-auto}" --quiet "$@"
   fi
-  $BD query "$dir" --top 0 --export "spaces/presets/$name.yaml" --overwrite
-  $BD report "$dir"
+  # a finished run's preset and page stay as they are (the preset's export date with them)
+  [ "$dir/results.json" -nt "spaces/presets/$name.yaml" ] && $BD query "$dir" --top 0 --export "spaces/presets/$name.yaml" --overwrite
+  [ "$dir/results.json" -nt "$dir/report.html" ] && $BD report "$dir"
+  return 0
 }
 table1_fidelity() {  # SCALE... PROFILE... -> the fidelity layout of exactly Table 1's 16 cells, to stdout
   local name=$1; shift
