@@ -87,24 +87,24 @@ reading_trials() {  # NAME SCALE... -> the Table 1 cells a reading can enter, it
   table1_fidelity "$name" "$@" "${profile[@]}" > /dev/null
   cat "$TMP/$name-good.jsonl" "$TMP/$name-all.jsonl" > "$TMP/$name.jsonl"
 }
-table3_over() {  # PREFIX SETS... -> $OUT/PREFIX_{good,all,stats,transfer}.md: Table 3 over these hyperparameter sets
+table3_over() {  # PREFIX SETS... -> $OUT/PREFIX_{good,all,stats,differences}.md: Table 3 over these hyperparameter sets
   local prefix=$1; shift
   $BD table "${COMMON[@]}" --hparams "$@" --ops good --methods das --output "$OUT/${prefix}_good.md"
   $BD table "${COMMON[@]}" --hparams "$@" --ops all --methods das --output "$OUT/${prefix}_all.md"
   $BD table "${COMMON[@]}" --hparams "$@" --ops good all --methods das --save-trials "$TMP/$prefix.jsonl" --layout stats \
     --output "$OUT/${prefix}_stats.md"
-  $BD table --from "$TMP/$prefix.jsonl" --layout transfer --against H1 --output "$OUT/${prefix}_transfer.md"
+  $BD table --from "$TMP/$prefix.jsonl" --layout differences --against H1 --output "$OUT/${prefix}_differences.md"
 }
 fig4_over() {  # NAME SETS... -> $OUT/NAME.png: Figure 4's scatter over these sets
   local name=$1; shift
   $BD plot scatter "${COMMON[@]}" --hparams "$@" --ops good all --methods das --output "$OUT/$name.png"
 }
-table4_over() {  # PREFIX SETS... -> $OUT/PREFIX{,_stats,_transfer}.md: Table 4 (cell space, blur) over these sets
+table4_over() {  # PREFIX SETS... -> $OUT/PREFIX{,_stats,_differences}.md: Table 4 (cell space, blur) over these sets
   local prefix=$1; shift
   $BD table "${CELL[@]}" --formations blur --methods das --ops good all --hparams "$@" \
     --save-trials "$TMP/$prefix.jsonl" --output "$OUT/$prefix.md"
   $BD table --from "$TMP/$prefix.jsonl" --layout stats --output "$OUT/${prefix}_stats.md"
-  $BD table --from "$TMP/$prefix.jsonl" --layout transfer --against H1 --output "$OUT/${prefix}_transfer.md"
+  $BD table --from "$TMP/$prefix.jsonl" --layout differences --against H1 --output "$OUT/${prefix}_differences.md"
 }
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(calibration table1 table3 fig3 fig4 transfer table2 table4 compare)
 

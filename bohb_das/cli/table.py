@@ -60,17 +60,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "random-search steps needed to beat the DAS median.",
     )
     add_grid_arguments(parser)
-    parser.add_argument("--layout", choices=("paper", "compare", "stats", "fidelity", "transfer"), default="paper",
+    parser.add_argument("--layout", choices=("paper", "compare", "stats", "fidelity", "differences"), default="paper",
                         help="paper: formations as columns; compare: (formation, ops) as columns with the one-shot vs "
                         "architecture Pearson r (method comparison); stats: every statistic; fidelity: each cell the "
                         "paper publishes beside its numbers, per profile, with the error and which of the paper's "
-                        "findings hold (calibration and validation); transfer: each hyperparameter set against "
-                        "--against in the same cell, differences with bootstrap intervals (default: paper)")
-    parser.add_argument("--against", metavar="HPARAMS",
-                        help="transfer: the hyperparameter set the others are compared with (default: the first of "
-                        "--hparams, or of the --from trials)")
+                        "findings hold (calibration and validation); differences: every value of one axis against "
+                        "--against in otherwise equal cells, with bootstrap intervals (default: paper)")
+    parser.add_argument("--against", metavar="[AXIS=]VALUE",
+                        help="differences: what the others are compared with, e.g. H1 (a hyperparameter set), "
+                        "space=sequential, method=random, ops=good (default: the first of --hparams, or of the "
+                        "--from trials)")
     parser.add_argument("--failure-below", type=float, metavar="DB",
-                        help="transfer: a search below this PSNR counts as failed (default: the back-projection floor)")
+                        help="differences: a search below this PSNR counts as failed (default: the back-projection floor)")
     parser.add_argument("--base", metavar="PROFILE",
                         help="fidelity: a profile whose trials stand in for another profile's missing cells where "
                         "that profile's readings cannot change them (a screened reading runs only the cells it enters)")
@@ -161,8 +162,8 @@ def run(args: argparse.Namespace) -> int:
     records = records_from_args(args)
     if args.layout == "fidelity":
         return _write(args, fidelity_report(records, args.format, args.base, args.seed), records)
-    if args.layout == "transfer":
-        return _write(args, transfer_report(records, args), records)
+    if args.layout == "differences":
+        return _write(args, differences_report(records, args), records)
     if args.layout == "stats":
         table = stats_table(records, seed=args.seed)
     else:
@@ -215,23 +216,26 @@ def fidelity_report(records: list["TrialRecord"], fmt: str, base: str | None = N
     return text
 
 
-def transfer_report(records: list["TrialRecord"], args: argparse.Namespace) -> str:
+def differences_report(records: list["TrialRecord"], args: argparse.Namespace) -> str:
+    from bohb_das.differences import differences_table, parse_against
     from bohb_das.errors import ConfigError
     from bohb_das.results import BOOTSTRAP_RESAMPLES
     from bohb_das.tables import render
-    from bohb_das.transfer import transfer_table
 
     if not records:
-        raise ConfigError("--layout transfer: no trials")
-    against = args.against or (resolve_hparams(args.hparams[0])[0] if not args.sources else records[0].hparams_name)
-    text = render(transfer_table(records, against, args.target, args.failure_below, args.seed), args.format)
+        raise ConfigError("--layout differences: no trials")
+    if args.against:
+        axis, reference = parse_against(args.against)
+    else:
+        axis, reference = "hparams", resolve_hparams(args.hparams[0])[0] if not args.sources else records[0].hparams_name
+    text = render(differences_table(records, axis, reference, args.target, args.failure_below, args.seed), args.format)
     if args.format == "markdown":
         failed = (f"below {args.failure_below:g} dB" if args.failure_below is not None
                   else "below the back-projection floor")
         text += "\n" + caption(records, (
-            f"{Target(args.target).label} validation PSNR (dB) per hyperparameter set and its difference to "
-            f"{against} in the same cell, with 95% percentile bootstrap intervals ({BOOTSTRAP_RESAMPLES} "
-            f"resamples, samples drawn independently; a maximum's interval is coarse),")) + (
+            f"{Target(args.target).label} validation PSNR (dB) per {axis} and its difference to {reference} in "
+            f"otherwise equal cells, with 95% percentile bootstrap intervals ({BOOTSTRAP_RESAMPLES} resamples, "
+            f"samples drawn independently; a maximum's interval is coarse),")) + (
             f"; failed: trials that failed or scored {failed}, with the 95% Clopper-Pearson interval of the share\n")
     return text
 

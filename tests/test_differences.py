@@ -1,4 +1,4 @@
-"""The transfer layout: each hyperparameter set against a baseline set in the same cell."""
+"""The differences layout: every value of one axis against a reference in otherwise equal cells."""
 
 import json
 
@@ -8,7 +8,7 @@ import pytest
 import bohb_das.cli as cli
 from bohb_das.errors import ConfigError
 from bohb_das.fidelity import failure_interval
-from bohb_das.transfer import transfer_table
+from bohb_das.differences import differences_table, parse_against
 from tests.test_results import record
 
 
@@ -24,7 +24,7 @@ def test_differences_and_failures_against_the_baseline_of_the_same_cell():
     records = (cell("tuned", [31.0] * 6) + cell("H1", [30.0] * 6)
                + cell("H1", [30.0, 30.5, 31.0, 31.5, 28.0], ops="good", failed=1)
                + cell("tuned", [32.0, 32.0, 32.0, 32.0, 32.0, 32.0], ops="good"))
-    table = transfer_table(records, "H1", seed=0)
+    table = differences_table(records, "hparams", "H1", seed=0)
     assert table.index.names == ["formation", "ops", "hparams"]
     assert list(table.index) == [("blur", "all", "H1"), ("blur", "all", "tuned"), ("blur", "good", "H1"),
                                  ("blur", "good", "tuned")]  # the baseline first in each cell
@@ -42,16 +42,16 @@ def test_differences_and_failures_against_the_baseline_of_the_same_cell():
 
 def test_a_failure_threshold_replaces_the_floor_and_a_missing_baseline_is_refused():
     records = cell("H1", [20.0, 21.0, 25.0]) + cell("tuned", [26.0, 27.0, 28.0])
-    table = transfer_table(records, "H1", failure_below=22.0)
+    table = differences_table(records, "hparams", "H1", failure_below=22.0)
     assert table.loc[("blur", "all", "H1"), "failed"].startswith("2/3 ")
     assert table.loc[("blur", "all", "tuned"), "failed"].startswith("0/3 ")
-    with pytest.raises(ConfigError, match="--against H9: no trials of that hyperparameter set among these"):
-        transfer_table(records, "H9")
+    with pytest.raises(ConfigError, match="--against hparams=H9: no trials with that hparams among these"):
+        differences_table(records, "hparams", "H9")
 
 
 def test_a_cell_without_the_baseline_has_no_differences():
     records = cell("H1", [30.0] * 3) + cell("tuned", [31.0] * 3, formation="downsampling")
-    table = transfer_table(records, "H1")
+    table = differences_table(records, "hparams", "H1")
     assert (table.loc[("downsampling", "all", "tuned")][["median vs H1", "mean vs H1", "max vs H1"]] == "--").all()
 
 
@@ -61,10 +61,33 @@ def test_the_cli_layout_reads_saved_trials_and_names_a_bad_baseline(tmp_path, ca
     records = cell("H1", list(30 + rng.normal(size=8))) + cell("tuned", list(31 + rng.normal(size=8)))
     trials.write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
     out = tmp_path / "t.md"
-    assert cli.main(["table", "--from", str(trials), "--layout", "transfer", "--output", str(out)]) == 0
+    assert cli.main(["table", "--from", str(trials), "--layout", "differences", "--output", str(out)]) == 0
     text = out.read_text()
-    assert "| blur        | all   | tuned     |" in text and "difference to H1 in the same cell" in text
+    assert "| blur        | all   | tuned     |" in text and "per hparams and its difference to H1 in otherwise equal cells" in text
     assert "over 8 trials per cell" in text
-    assert cli.main(["table", "--from", str(trials), "--layout", "transfer", "--against", "H2"]) == 2
+    assert cli.main(["table", "--from", str(trials), "--layout", "differences", "--against", "H2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--against H2: no trials of that hyperparameter set among these (H1, tuned)" in err[0]
+    assert len(err) == 1 and "--against hparams=H2: no trials with that hparams among these (H1, tuned)" in err[0]
+
+
+def test_any_axis_is_compared_within_cells_equal_in_every_other_label():
+    """ops=good against all: the two hyperparameter sets are two cells, each with its own reference."""
+    records = (cell("H1", [30.0] * 4, ops="good") + cell("H1", [29.0] * 4)
+               + cell("tuned", [31.0] * 4, ops="good") + cell("tuned", [33.0] * 4))
+    table = differences_table(records, "ops", "good")
+    assert table.index.names == ["formation", "hparams", "ops"]
+    assert table.loc[("blur", "H1", "all"), "mean vs good"] == "-1.00 [-1.00, -1.00]"
+    assert table.loc[("blur", "tuned", "all"), "mean vs good"] == "+2.00 [+2.00, +2.00]"
+    assert table.loc[("blur", "tuned", "good"), "mean vs good"] == "--"
+
+
+@pytest.mark.parametrize("text, parsed", [("H1", ("hparams", "H1")), ("space=sequential", ("space", "sequential")),
+                                          ("method=das:gumbel", ("method", "das:gumbel"))])
+def test_against_names_an_axis_or_a_hyperparameter_set(text, parsed):
+    assert parse_against(text) == parsed
+
+
+@pytest.mark.parametrize("text, message", [("seed=3", "unknown axis 'seed'"), ("ops=", "no value after '='")])
+def test_a_bad_against_is_one_clear_error(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_against(text)
