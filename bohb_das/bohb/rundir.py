@@ -119,9 +119,10 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
 
 
 def run_finished(run_dir: Path) -> bool:
-    """Whether the run's last attempt ran to its end: resuming it again would only add an attempt."""
+    """Whether the run's last attempt ran to its end and its logs are whole: resuming it would only
+    add an attempt (a damaged line's job, in contrast, runs again)."""
     attempts = read_manifest(run_dir).get("attempts") if (Path(run_dir) / MANIFEST).is_file() else None
-    return bool(attempts) and "finished" in attempts[-1]
+    return bool(attempts) and "finished" in attempts[-1] and not read_logs(run_dir).damaged
 
 
 def package_versions() -> dict[str, str]:
