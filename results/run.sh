@@ -151,7 +151,13 @@ for target in "${targets[@]}"; do
       $BD table "${CELL[@]}" --hparams H1 --ops good --methods das random --save-trials "$TMP/t2-good.jsonl" --output /dev/null
       $BD table "${CELL[@]}" --hparams H1 --ops all --methods das random --save-trials "$TMP/t2-all.jsonl" --output "$OUT/table2_all.md"
       $BD table --from "$TMP/t2-baselines.jsonl" "$TMP/t2-good.jsonl" --output "$OUT/table2_good.md"
-      $BD table --from "$TMP/t2-baselines.jsonl" "$TMP/t2-good.jsonl" "$TMP/t2-all.jsonl" --layout stats --output "$OUT/table2_stats.md" ;;
+      $BD table --from "$TMP/t2-baselines.jsonl" "$TMP/t2-good.jsonl" "$TMP/t2-all.jsonl" --layout stats --output "$OUT/table2_stats.md"
+      # the cell space against the sequential one (Table 1's cells at SEQ_TRIALS, default 75: the paper's Table 1)
+      $BD table "${COMMON[@]}" --trials "${SEQ_TRIALS:-75}" --hparams H1 --ops good --methods gd_only nets_only das random \
+        --save-trials "$TMP/t2-seq-good.jsonl" --output /dev/null
+      $BD table "${COMMON[@]}" --trials "${SEQ_TRIALS:-75}" --hparams H1 --ops all --methods das random \
+        --save-trials "$TMP/t2-seq-all.jsonl" --output /dev/null
+      $BD table --from "$TMP"/t2-*.jsonl --layout differences --against space=sequential --output "$OUT/table2_differences.md" ;;
     table4)  # transfer table in the cell space, blur only (paper Table 4)
       table4_over table4 H1 H2 "${BOHB_SEQ[@]}" bohb-non-seq-one-shot-blur bohb-non-seq-blur ;;
     own)  # Tables 3 and 4 and Figure 4 over our own BOHB incumbents (the bohb target's exported presets that exist)
