@@ -152,9 +152,9 @@ def _budget_correlation(ok: pd.DataFrame) -> tuple[plt.Figure, list[dict[str, An
     rows = []
     for ax, (low, high) in zip(axes.flat, pairs):
         both = losses[[low, high]].dropna()
-        rho = stats.spearmanr(both[low], both[high]).statistic if len(both) >= 3 else math.nan
+        rho, text = _spearman(both[low], both[high])
         rows.append({"cheap budget": f"{low:g}", "expensive budget": f"{high:g}", "configurations on both": len(both),
-                     "Spearman rho": "n/a (fewer than 3)" if math.isnan(rho) else f"{rho:.2f}"})
+                     "Spearman rho": text})
         ax.scatter(both[low], both[high], s=18)
         ax.set_xlabel(f"loss at budget {low:g}")
         ax.set_ylabel(f"loss at budget {high:g}")
@@ -172,12 +172,20 @@ def _target_correlation(ok: pd.DataFrame) -> list[dict[str, Any]]:
     parts = [(f"{budget:g}", part) for budget, part in both.groupby("budget")] + [("all", both)]
     rows = []
     for name, part in parts:
-        constant = part["one_shot_psnr"].nunique() < 2 or part["arch_psnr"].nunique() < 2
-        rho = math.nan if len(part) < 3 or constant else stats.spearmanr(part["one_shot_psnr"], part["arch_psnr"]).statistic
-        reason = "fewer than 3" if len(part) < 3 else "a constant PSNR"
         rows.append({"budget": name, "evaluations with both PSNRs": len(part),
-                     "Spearman rho": f"n/a ({reason})" if math.isnan(rho) else f"{rho:.2f}"})
+                     "Spearman rho": _spearman(part["one_shot_psnr"], part["arch_psnr"])[1]})
     return rows
+
+
+def _spearman(x: pd.Series, y: pd.Series) -> tuple[float, str]:
+    """Spearman's rho of paired values and its text; NaN below 3 pairs or where one side is constant
+    (no ranking to compare)."""
+    if len(x) < 3:
+        return math.nan, "n/a (fewer than 3)"
+    if x.nunique() < 2 or y.nunique() < 2:
+        return math.nan, "n/a (a constant value)"
+    rho = float(stats.spearmanr(x, y).statistic)
+    return rho, f"{rho:.2f}"
 
 
 def _psnr_scatter(ok: pd.DataFrame) -> plt.Figure:
