@@ -18,6 +18,8 @@
 # Scale and profile from the environment (defaults: round 1's reproduction in results/, under paper):
 #   TRIALS=8 EPOCHS=50 WIDTH=32 K=5 PROFILE=paper     on a GPU: TRIALS=75
 #   PROCESSES=2: the missing trials of a table on 2 processes, a cell each (on 2 cores about twice as fast)
+#   BATCH=25: trials per batched model (default 0, a whole cell at once); an interruption then loses at most
+#             one batch per process instead of a whole cell in flight
 # Trials are cached in $CACHE (default results/trials, one JSON-lines file per trial spec): a re-run
 # reuses every finished trial, and an interrupted run loses only the batch in flight.
 set -euo pipefail
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.."
 BD=${BOHB_DAS:-.venv/bin/bohb-das}
 TRIALS=${TRIALS:-8}; EPOCHS=${EPOCHS:-50}; WIDTH=${WIDTH:-32}; K=${K:-5}; PROFILE=${PROFILE:-paper}
 CACHE=${CACHE:-results/trials}; OUT=${OUT:-results}
-RUN=(--seed 0 --device "${DEVICE:-auto}" --cache "$CACHE" --quiet --processes "${PROCESSES:-1}")
+RUN=(--seed 0 --device "${DEVICE:-auto}" --cache "$CACHE" --quiet --processes "${PROCESSES:-1}" --batch "${BATCH:-0}")
 SCALE=(--trials "$TRIALS" --epochs "$EPOCHS" --width "$WIDTH" --k "$K")
 COMMON=("${SCALE[@]}" --profile "$PROFILE" "${RUN[@]}")
 # The cell-space tables (2 and 4) at CELL_EPOCHS, 10 by default: on 2 CPU cores a DAS cell of 8 trials in
