@@ -332,7 +332,7 @@ run_master(sys.argv[1], Study(**kwargs.pop("study")), **kwargs)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampler", ["bohb", "tpe"])  # the two with a model to refit from the logged results
+@pytest.mark.parametrize("sampler", ["bohb", "tpe", "smac"])  # those with a model to refit from the logged results
 def test_master_killed_then_resumed_loses_no_finished_result(tmp_path, monkeypatch, sampler):
     monkeypatch.setenv("BOHB_TEST_SLEEP", "0.25")
     run_dir = tmp_path / "run"
@@ -564,7 +564,7 @@ def test_a_worker_on_a_second_host_joins_with_the_secret_and_an_intruder_gets_no
 
 
 @pytest.mark.parametrize("sampler, budgets, results", [("hyperband", {1.0, 3.0}, 6), ("random-search", {3.0}, 4),
-                                                        ("tpe", {1.0, 3.0}, 6)])
+                                                        ("tpe", {1.0, 3.0}, 6), ("smac", {1.0, 3.0}, 6)])
 def test_each_sampler_runs_with_two_workers_on_its_schedule(tmp_path, sampler, budgets, results):
     run_dir = tmp_path / "run"
     study = Study(**{**CHEAP_STUDY, "iterations": 4 if sampler == "random-search" else 2}, sampler=sampler)
@@ -592,31 +592,36 @@ def test_hyperband_never_makes_a_model_based_pick_where_bohb_does(tmp_path):
     assert picks["bohb"] > 0 and picks["hyperband"] == 0
 
 
-def test_tpe_models_the_results_after_its_start_up_and_proposes_closer_to_the_optimum():
-    """Fed one result at a time on the quadratic objective (optimum weight_lr = 1e-2), TPE's picks
-    after its 10 random start-up ones lie nearer the optimum."""
+@pytest.mark.parametrize("sampler", ["tpe", "smac"])
+def test_a_model_sampler_proposes_closer_to_the_optimum_after_its_start_up(sampler):
+    """Fed one result at a time on the quadratic objective (optimum weight_lr = 1e-2), the picks of
+    TPE's or SMAC's model after the 10 random start-up ones lie nearer the optimum (SMAC's own
+    interleaved random picks are not model-based)."""
     from types import SimpleNamespace
 
     from bohb_das.bohb.configspace import load_space
-    from bohb_das.bohb.samplers import TPEGenerator
+    from bohb_das.bohb.samplers import SMACGenerator, TPEGenerator
 
-    generator = TPEGenerator(load_space("das", seed=0, method="das"), seed=0)
-    distance = {True: [], False: []}
-    for _ in range(80):
+    kind = {"tpe": TPEGenerator, "smac": SMACGenerator}[sampler]
+    generator = kind(load_space("das", seed=0, method="das"), seed=0)
+    distance, picks = {True: [], False: []}, []
+    for _ in range(60):
         config, info = generator.get_config(1.0)
         loss = (math.log10(config["weight_lr"]) + 2) ** 2
         generator.new_result(SimpleNamespace(result={"loss": loss}, kwargs={"config": config, "budget": 1.0}))
         distance[info["model_based_pick"]].append(abs(math.log10(config["weight_lr"]) + 2))
-    assert len(distance[False]) == TPEGenerator.STARTUP
+        picks.append(info["model_based_pick"])
+    assert not any(picks[:kind.STARTUP]) and sum(picks) >= 0.7 * (60 - kind.STARTUP)
     assert statistics.median(distance[True]) < 0.6 * statistics.median(distance[False])
 
 
 @pytest.mark.slow
-def test_tpe_makes_model_based_picks_in_a_run(tmp_path):
-    """Five iterations on budgets 1..27 (105 jobs) with two workers: TPE's model proposes once a budget
-    has its start-up results (a killed TPE run resumed: the resume test)."""
+@pytest.mark.parametrize("sampler", ["tpe", "smac"])
+def test_a_model_sampler_makes_model_based_picks_in_a_run(tmp_path, sampler):
+    """Five iterations on budgets 1..27 (105 jobs) with two workers: TPE's or SMAC's model proposes
+    once a budget has its start-up results (a killed run resumed: the resume test)."""
     run_dir = tmp_path / "run"
-    study = Study(iterations=5, min_budget=1, max_budget=27, width=8, seed=3, sampler="tpe")
+    study = Study(iterations=5, min_budget=1, max_budget=27, width=8, seed=3, sampler=sampler)
     finish(in_thread(lambda: optimize(run_dir, study, n_workers=2, worker_options=CHEAP, **FAST), 150))
     assert len(strict_json_lines(run_dir / "results.json")) == 105
     assert sum(bool(info["model_based_pick"]) for _, _, info in strict_json_lines(run_dir / "configs.json")) >= 10

@@ -7,14 +7,19 @@ and report serve any other unchanged. A sampler registers in ``SAMPLERS`` (``--s
 ``Sampler``: how to make its generator from the run's configuration space, BOHB's own generator and
 a seed, whether it evaluates at the largest budget only, and the package it needs. The built-ins:
 ``bohb`` (the default), ``hyperband`` (random configurations on the same schedule), ``random-search``
-(random configurations at the largest budget only) and ``tpe`` (Optuna's TPE, ``TPEGenerator``). A
-factory imports hpbandster or Optuna when it runs, never when this module loads (the plugin door
-loads it in processes that must not import them).
+(random configurations at the largest budget only), ``tpe`` (Optuna's TPE, ``TPEGenerator``) and
+``smac`` (SMAC3's random forest, ``SMACGenerator``). A factory imports hpbandster, Optuna or SMAC
+when it runs, never when this module loads (the plugin door loads it in processes that must not
+import them).
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import logging
+import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -132,7 +137,69 @@ class TPEGenerator:
         self._study(float(job.kwargs["budget"])).add_trial(trial)
 
 
+def _told_not_called(config: Any, seed: int = 0) -> float:
+    raise RuntimeError("SMAC is driven by ask-and-tell here; its target function is never called")
+
+
+class SMACGenerator:
+    """SMAC3's random forest with expected improvement (its hyperparameter-optimization facade)
+    through its ask-and-tell interface, one SMAC optimizer per budget under BOHB's rule, as
+    ``TPEGenerator``. Until a budget has ``STARTUP`` results, configurations are random (from a
+    copy of the space, seeded); SMAC's own initial design is empty, because each optimizer is told
+    results before it is first asked. A pick is model-based unless SMAC's interleaved random design
+    made it. A configuration asked of one budget's optimizer and evaluated at another stays open
+    there as running (SMAC fits its model to finished trials only). Results are
+    told with seed 0: the objective is deterministic given the run's seeds, and SMAC keys a
+    deterministic scenario by one seed. Each optimizer gets its own copy of the space, because
+    SMAC reseeds the space it is given; its logging is left unset (``logging_level=False``) because
+    SMAC's own set-up replaces the root logger's handlers, the master's log among them, and its
+    logger is quietened to warnings instead."""
+
+    STARTUP = 10
+
+    def __init__(self, space: Any, seed: int) -> None:
+        from ConfigSpace import Configuration
+        from smac import HyperparameterOptimizationFacade, Scenario
+        from smac.runhistory.dataclasses import TrialInfo, TrialValue
+
+        logging.getLogger("smac").setLevel(logging.WARNING)
+        self.facade, self.scenario, self.configuration, self.trial_info, self.trial_value = (
+            HyperparameterOptimizationFacade, Scenario, Configuration, TrialInfo, TrialValue)
+        self.space, self.seed = copy.deepcopy(space), seed
+        self.space.seed(seed)
+        self.directory = tempfile.TemporaryDirectory(prefix="bohb-das-smac-")  # SMAC's output, removed with us
+        self.optimizers: dict[float, Any] = {}
+        self.finished: Counter[float] = Counter()
+
+    def _optimizer(self, budget: float) -> Any:
+        if budget not in self.optimizers:
+            scenario = self.scenario(copy.deepcopy(self.space), deterministic=True, n_trials=10**9,
+                                     seed=self.seed + len(self.optimizers),
+                                     output_directory=f"{self.directory.name}/{len(self.optimizers)}")
+            self.optimizers[budget] = self.facade(
+                scenario, _told_not_called, initial_design=self.facade.get_initial_design(scenario, n_configs=0),
+                overwrite=True, logging_level=False)
+        return self.optimizers[budget]
+
+    def get_config(self, budget: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        ready = [b for b, n in self.finished.items() if n >= self.STARTUP]
+        if not ready:
+            return dict(self.space.sample_configuration()), {"model_based_pick": False}
+        config = self._optimizer(max(ready)).ask().config
+        return dict(config), {"model_based_pick": not config.origin.startswith("Random Search")}
+
+    def new_result(self, job: Any, update_model: bool = True) -> None:
+        if job.result is None:  # crashed: no loss to learn from
+            return
+        budget = float(job.kwargs["budget"])
+        optimizer = self._optimizer(budget)
+        config = self.configuration(optimizer.scenario.configspace, values=job.kwargs["config"])
+        optimizer.tell(self.trial_info(config=config, seed=0), self.trial_value(cost=float(job.result["loss"])), save=False)
+        self.finished[budget] += 1
+
+
 SAMPLERS.register("bohb")(Sampler(_kde))
 SAMPLERS.register("hyperband")(Sampler(_random, model_based=False))
 SAMPLERS.register("random-search")(Sampler(_random, largest_budget_only=True, model_based=False))
 SAMPLERS.register("tpe")(Sampler(lambda space, kde, seed: TPEGenerator(space, seed), needs=("optuna", "tpe")))
+SAMPLERS.register("smac")(Sampler(lambda space, kde, seed: SMACGenerator(space, seed), needs=("smac", "smac")))
