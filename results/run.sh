@@ -4,6 +4,7 @@
 #   results/run.sh table1 table3 fig3   # only these
 #   results/run.sh images               # Table 1 on 2-D deblurring (not part of "everything")
 #   results/run.sh related              # DAS, CLEARER, Trilevel NAS, the sparse supernet (not part of "everything")
+#   results/run.sh optimizers           # the samplers compared on both targets, resumable (not part of "everything")
 #   PROFILE=paper-ascale8 results/run.sh bohb table7   # the paper's five BOHB runs with bohb-das, resumable (not part of "everything")
 #   PROFILE=paper-ascale8 TRIALS=75 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh own
 #                                       # Tables 3 and 4, Figure 4 over our own BOHB incumbents (after bohb)
@@ -187,6 +188,15 @@ for target in "${targets[@]}"; do
       $BD table "${REL[@]}" --space trilevel --ops all --methods das_one_phase --hparams trilevel --save-trials "$TMP/rel-trilevel.jsonl"
       $BD table "${REL[@]}" --space sequential --ops all --methods sparse_supernet --hparams sparse-supernet --save-trials "$TMP/rel-sparse.jsonl"
       $BD table --from "$TMP"/rel-*.jsonl --layout stats --output "$OUT/related/stats.md" ;;
+    optimizers)  # which sampler tunes DAS best (results/optimizers/README.md): blur, all operations, both targets, a
+      # reduced schedule (budgets OPT_MAX_BUDGET/9 to OPT_MAX_BUDGET epochs, eta 3); the one-shot runs retrain too, so
+      # every one-shot incumbent also has its architecture PSNR; each run resumable through its directory
+      OPT=(--samplers ${OPT_SAMPLERS:-bohb hyperband tpe smac random-search} --repetitions "${OPT_REPETITIONS:-5}"
+           --formation blur --ops all --width "${OPT_WIDTH:-16}" --iterations "${OPT_ITERATIONS:-12}"
+           --min-budget "$(python3 -c "print(${OPT_MAX_BUDGET:-10} / 9)")" --max-budget "${OPT_MAX_BUDGET:-10}"
+           --profile "$PROFILE" --seed 0 --workers 2 --device "${DEVICE:-auto}" --quiet)
+      $BD compare "${OPT_OUT:-$OUT/optimizers}/arch" "${OPT[@]}" --target arch
+      $BD compare "${OPT_OUT:-$OUT/optimizers}/one-shot" "${OPT[@]}" --target one-shot ;;
     bohb)  # the paper's five BOHB runs made with bohb-das (results/bohb/README.md), each resumed where its directory exists
       bohb_run own-bohb-one-shot-blur "$BOHB_ITERATIONS" --formation blur --target one-shot --no-retrain
       bohb_run own-bohb-one-shot-ds "$BOHB_ITERATIONS" --formation downsampling --target one-shot --no-retrain

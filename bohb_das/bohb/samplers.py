@@ -153,7 +153,8 @@ class SMACGenerator:
     deterministic scenario by one seed. Each optimizer gets its own copy of the space, because
     SMAC reseeds the space it is given; its logging is left unset (``logging_level=False``) because
     SMAC's own set-up replaces the root logger's handlers, the master's log among them, and its
-    logger is quietened to warnings instead."""
+    logger is quietened to errors instead (its one warning here is that the initial design is
+    empty, as it is meant to be)."""
 
     STARTUP = 10
 
@@ -162,7 +163,7 @@ class SMACGenerator:
         from smac import HyperparameterOptimizationFacade, Scenario
         from smac.runhistory.dataclasses import TrialInfo, TrialValue
 
-        logging.getLogger("smac").setLevel(logging.WARNING)
+        logging.getLogger("smac").setLevel(logging.ERROR)
         self.facade, self.scenario, self.configuration, self.trial_info, self.trial_value = (
             HyperparameterOptimizationFacade, Scenario, Configuration, TrialInfo, TrialValue)
         self.space, self.seed = copy.deepcopy(space), seed
