@@ -188,7 +188,7 @@ for target in "${targets[@]}"; do
       $BD table "${REL[@]}" --space trilevel --ops all --methods das_one_phase --hparams trilevel --save-trials "$TMP/rel-trilevel.jsonl"
       $BD table "${REL[@]}" --space sequential --ops all --methods sparse_supernet --hparams sparse-supernet --save-trials "$TMP/rel-sparse.jsonl"
       $BD table --from "$TMP"/rel-*.jsonl --layout stats --output "$OUT/related/stats.md" ;;
-    optimizers)  # which sampler tunes DAS best (results/optimizers/README.md): blur, all operations, both targets, a
+    optimizers)  # which sampler tunes DAS best (into results/optimizers/; not run yet): blur, all operations, both targets, a
       # reduced schedule (budgets OPT_MAX_BUDGET/9 to OPT_MAX_BUDGET epochs, eta 3); the one-shot runs retrain too, so
       # every one-shot incumbent also has its architecture PSNR; each run resumable through its directory
       OPT=(--samplers ${OPT_SAMPLERS:-bohb hyperband tpe smac random-search} --repetitions "${OPT_REPETITIONS:-5}"
