@@ -56,6 +56,13 @@ def _kde(space: Any, kde: Any, seed: int) -> Any:
     return kde
 
 
+def _proposing_budget(finished: dict[float, int], startup: int) -> float | None:
+    """BOHB's rule for a model per budget: the largest budget with ``startup`` finished results
+    proposes; None while no budget has that many."""
+    ready = [budget for budget, n in finished.items() if n >= startup]
+    return max(ready) if ready else None
+
+
 def _random(space: Any, kde: Any, seed: int) -> Any:
     from hpbandster.optimizers.config_generators.random_sampling import RandomSampling
 
@@ -117,14 +124,14 @@ class TPEGenerator:
         return trial.suggest_float(hp.name, hp.lower, hp.upper, log=hp.log)
 
     def get_config(self, budget: float) -> tuple[dict[str, Any], dict[str, Any]]:
-        ready = [b for b in self.studies if self._finished(b) >= self.STARTUP]
-        study = self._study(max(ready) if ready else float(budget))
+        proposing = _proposing_budget({b: self._finished(b) for b in self.studies}, self.STARTUP)
+        study = self._study(float(budget) if proposing is None else proposing)
         trial, config = study.ask(), {}
         for hp in self.hyperparameters:  # a parent is set before its children are asked about
             if self._active(hp, config):
                 config[hp.name] = self._suggest(trial, hp)
         study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
-        return config, {"model_based_pick": bool(ready)}
+        return config, {"model_based_pick": proposing is not None}
 
     def new_result(self, job: Any, update_model: bool = True) -> None:
         if job.result is None:  # crashed: no loss to learn from
@@ -183,10 +190,10 @@ class SMACGenerator:
         return self.optimizers[budget]
 
     def get_config(self, budget: float) -> tuple[dict[str, Any], dict[str, Any]]:
-        ready = [b for b, n in self.finished.items() if n >= self.STARTUP]
-        if not ready:
+        proposing = _proposing_budget(self.finished, self.STARTUP)
+        if proposing is None:
             return dict(self.space.sample_configuration()), {"model_based_pick": False}
-        config = self._optimizer(max(ready)).ask().config
+        config = self._optimizer(proposing).ask().config
         return dict(config), {"model_based_pick": not config.origin.startswith("Random Search")}
 
     def new_result(self, job: Any, update_model: bool = True) -> None:
