@@ -6,6 +6,7 @@
 #   results/run.sh related              # DAS, CLEARER, Trilevel NAS, the sparse supernet (not part of "everything")
 #   results/run.sh optimizers           # the samplers compared on both targets, resumable (not part of "everything")
 #   PROFILE=paper-ascale8 results/run.sh bohb table7   # the paper's five BOHB runs with bohb-das, resumable (not part of "everything")
+#   PROFILE=paper-ascale8 results/run.sh slots        # the same reduced BOHB run with --slots 1 and --slots 5 (quiet machine)
 #   PROFILE=paper-ascale8 TRIALS=75 CELL_EPOCHS=50 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh own
 #                                       # Tables 3 and 4, Figure 4 over our own BOHB incumbents (after bohb)
 #   PROFILE=paper-ascale8 TRIALS=75 OUT=results/paper-ascale8 PROCESSES=2 results/run.sh table1 cells fig3 table3 fig4 transfer
@@ -203,6 +204,15 @@ for target in "${targets[@]}"; do
       bohb_run own-bohb-blur "$BOHB_ITERATIONS" --formation blur --target arch
       bohb_run own-bohb-non-seq-one-shot-blur "$BOHB_CELL_ITERATIONS" --space cell --formation blur --target one-shot --no-retrain
       bohb_run own-bohb-non-seq-blur "$BOHB_CELL_ITERATIONS" --space cell --formation blur --target arch ;;
+    slots)  # the --slots pair: one reduced schedule (SLOTS_ITERATIONS of the paper-scale one, architecture target) run
+      # with --slots 1 and --slots SLOTS_K; their wall times into $BOHB_OUT/slots.md (run it on a quiet machine)
+      for k in 1 "${SLOTS_K:-5}"; do
+        dir=$BOHB_OUT/slots/slots-$k
+        [ -f "$dir/manifest.json" ] || $BD optimize --run-dir "$dir" --iterations "${SLOTS_ITERATIONS:-6}" --profile "$PROFILE" \
+          --width "$WIDTH" --ops all --formation blur --target arch --seed 0 --workers 2 --slots "$k" --device "${DEVICE:-auto}" --quiet
+      done
+      { echo "# --slots 1 against --slots ${SLOTS_K:-5} on one reduced schedule ($(date +%F))"; echo
+        for k in 1 "${SLOTS_K:-5}"; do echo '```'; $BD query "$BOHB_OUT/slots/slots-$k" --top 1; echo '```'; done; } > "$BOHB_OUT/slots.md" ;;
     table7)  # our incumbents beside the paper's Tables 6-8 (the runs of the bohb target that exist)
       sets=(H1 H2); for name in "${OWN[@]}"; do sets+=("${name#own-}"); [ -d "$BOHB_OUT/$name" ] && sets+=("$BOHB_OUT/$name"); done
       $BD presets "${sets[@]}" --output "$BOHB_OUT/table7.md" ;;

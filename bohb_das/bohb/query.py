@@ -124,8 +124,8 @@ def nothing_succeeded(report: dict[str, Any]) -> bool:
 
 def describe_ledger(report: dict[str, Any]) -> str:
     """The ledger of :func:`query`'s summary in one sentence (``query`` and the report page)."""
-    return (f"{report['attempts']} attempt(s), {report['wall_s'] / 3600:.2f} h of wall time; results lost on resume: "
-            f"{report['lost']}, duplicated: {report['duplicated']}")
+    return (f"{report['attempts']} attempt(s), {report['wall_s'] / 3600:.2f} h ({report['wall_s']:.0f} s) of wall time; "
+            f"results lost on resume: {report['lost']}, duplicated: {report['duplicated']}")
 
 
 def format_report(report: dict[str, Any]) -> str:
