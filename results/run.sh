@@ -55,15 +55,19 @@ BEYOND=(das darts2 zarts_rs zarts_mgs zarts_gld das:sparsemax das:sparsestmax da
 BOHB_OUT=${BOHB_OUT:-results/bohb}; BOHB_ITERATIONS=${BOHB_ITERATIONS:-128}; BOHB_CELL_ITERATIONS=${BOHB_CELL_ITERATIONS:-32}
 OWN=(own-bohb-one-shot-blur own-bohb-one-shot-ds own-bohb-blur own-bohb-non-seq-one-shot-blur own-bohb-non-seq-blur)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+optimize_run() {  # DIR SLOTS ITERATIONS STUDY-FLAGS... -> the BOHB run in DIR on two local workers, resumed where it exists
+  local dir=$1 slots=$2 iterations=$3; shift 3
+  if [ -f "$dir/manifest.json" ]; then
+    $BD optimize --resume "$dir" --workers 2 --slots "$slots" --device "${DEVICE:-auto}" --quiet
+  else
+    $BD optimize --run-dir "$dir" --iterations "$iterations" --profile "$PROFILE" --width "$WIDTH" --ops all \
+      --seed 0 --workers 2 --slots "$slots" --device "${DEVICE:-auto}" --quiet "$@"
+  fi
+}
 bohb_run() {  # NAME ITERATIONS STUDY-FLAGS... -> $BOHB_OUT/NAME run (or resumed), its report, spaces/presets/NAME.yaml
   local name=$1 iterations=$2; shift 2
   local dir=$BOHB_OUT/$name
-  if [ -f "$dir/manifest.json" ]; then
-    $BD optimize --resume "$dir" --workers 2 --slots "${SLOTS:-1}" --device "${DEVICE:-auto}" --quiet
-  else
-    $BD optimize --run-dir "$dir" --iterations "$iterations" --profile "$PROFILE" --width "$WIDTH" --ops all \
-      --seed 0 --workers 2 --slots "${SLOTS:-1}" --device "${DEVICE:-auto}" --quiet "$@"
-  fi
+  optimize_run "$dir" "${SLOTS:-1}" "$iterations" "$@"
   # a finished run's preset and page stay as they are (the preset's export date with them)
   [ "$dir/results.json" -nt "spaces/presets/$name.yaml" ] && $BD query "$dir" --top 0 --export "spaces/presets/$name.yaml" --overwrite
   [ "$dir/results.json" -nt "$dir/report.html" ] && $BD report "$dir"
@@ -206,13 +210,12 @@ for target in "${targets[@]}"; do
       bohb_run own-bohb-non-seq-blur "$BOHB_CELL_ITERATIONS" --space cell --formation blur --target arch ;;
     slots)  # the --slots pair: one reduced schedule (SLOTS_ITERATIONS of the paper-scale one, architecture target) run
       # with --slots 1 and --slots SLOTS_K; their wall times into $BOHB_OUT/slots.md (run it on a quiet machine)
-      for k in 1 "${SLOTS_K:-5}"; do
-        dir=$BOHB_OUT/slots/slots-$k
-        [ -f "$dir/manifest.json" ] || $BD optimize --run-dir "$dir" --iterations "${SLOTS_ITERATIONS:-6}" --profile "$PROFILE" \
-          --width "$WIDTH" --ops all --formation blur --target arch --seed 0 --workers 2 --slots "$k" --device "${DEVICE:-auto}" --quiet
+      slots=(1 "${SLOTS_K:-5}")
+      for k in "${slots[@]}"; do
+        optimize_run "$BOHB_OUT/slots/slots-$k" "$k" "${SLOTS_ITERATIONS:-6}" --formation blur --target arch
       done
-      { echo "# --slots 1 against --slots ${SLOTS_K:-5} on one reduced schedule ($(date +%F))"; echo
-        for k in 1 "${SLOTS_K:-5}"; do echo '```'; $BD query "$BOHB_OUT/slots/slots-$k" --top 1; echo '```'; done; } > "$BOHB_OUT/slots.md" ;;
+      { echo "# --slots ${slots[0]} against --slots ${slots[1]} on one reduced schedule ($(date +%F))"; echo
+        for k in "${slots[@]}"; do echo '```'; $BD query "$BOHB_OUT/slots/slots-$k" --top 1; echo '```'; done; } > "$BOHB_OUT/slots.md" ;;
     table7)  # our incumbents beside the paper's Tables 6-8 (the runs of the bohb target that exist)
       sets=(H1 H2); for name in "${OWN[@]}"; do sets+=("${name#own-}"); [ -d "$BOHB_OUT/$name" ] && sets+=("$BOHB_OUT/$name"); done
       $BD presets "${sets[@]}" --output "$BOHB_OUT/table7.md" ;;
